@@ -1,0 +1,159 @@
+# rn-cifar: build the tools, run the tests, and (through pipelines/*.mk) run the experiments.
+#
+#   make            build every tool into bin/
+#   make test       all tests (C unit tests + Bats)
+#   make report     the whole pipeline for PROFILE (default: paper)
+#   make help       every target and variable
+#
+# Build variables (override on the command line):
+#   BUILDDIR=build  BINDIR=bin  CC=gcc  SAN=1 (ASan+UBSan)  CUDA=0 (skip the CUDA backend)
+#   CUDA_HOME=/usr/local/cuda  CUDNN_HOME=$(CUDA_HOME)  CUDA_ARCH="80 86 89 90"
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+BUILDDIR ?= build
+BINDIR   ?= bin
+CC       ?= gcc
+OPT      ?= -O2
+ARCHFLAGS ?= -march=native
+CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+WARN     := -Wall -Wextra -Werror -Wno-unknown-pragmas
+CFLAGS   ?= $(OPT) -g $(ARCHFLAGS)
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -fopenmp -Ilib -Ikernels -MMD -MP
+LDLIBS   := -lm
+SAN      ?= 0
+ifeq ($(SAN),1)
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+  CUDA := 0
+endif
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+ALL_CFLAGS += -DRN_VERSION='"$(VERSION)"'
+
+# ---------------------------------------------------------------- dependencies
+# Only goals that compile need the libraries; `make help`, `make clean` do not.
+NEED_DEPS := $(if $(filter-out help clean distclean data,$(or $(MAKECMDGOALS),all)),1,)
+define need_pkg # $(1)=pkg-config name, $(2)=Debian package
+$(if $(shell pkg-config --exists $(1) && echo y),,$(error missing library $(1): install it with 'apt-get install $(2)'))
+endef
+ifeq ($(NEED_DEPS),1)
+  $(call need_pkg,libpng,libpng-dev)
+  $(call need_pkg,libcjson,libcjson-dev)
+endif
+PNG_CFLAGS   := $(shell pkg-config --cflags libpng 2>/dev/null)
+PNG_LIBS     := $(shell pkg-config --libs libpng 2>/dev/null)
+CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
+CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null)
+CAIRO_CFLAGS := $(shell pkg-config --cflags cairo 2>/dev/null)
+CAIRO_LIBS   := $(shell pkg-config --libs cairo 2>/dev/null)
+ALL_CFLAGS += $(PNG_CFLAGS) $(CJSON_CFLAGS)
+LDLIBS     += $(PNG_LIBS) $(CJSON_LIBS)
+
+# ---------------------------------------------------------------- CUDA backend
+CUDA_HOME  ?= /usr/local/cuda
+CUDNN_HOME ?= $(CUDA_HOME)
+CUDA_ARCH  ?= 80 86 89 90
+NVCC       := $(CUDA_HOME)/bin/nvcc
+CUDA       ?= $(if $(and $(wildcard $(NVCC)),$(wildcard $(CUDNN_HOME)/include/cudnn.h)),1,0)
+ifeq ($(CUDA),1)
+  CUDA_SRCS := $(wildcard kernels/cuda/*.cu)
+  CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILDDIR)/%.o)
+  NVCC_GENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+                  -gencode arch=compute_$(lastword $(CUDA_ARCH)),code=compute_$(lastword $(CUDA_ARCH))
+  NVCCFLAGS  ?= -O3 -g
+  ALL_NVCCFLAGS = $(NVCCFLAGS) -std=c++17 $(NVCC_GENCODE) -Ilib -Ikernels -I$(CUDNN_HOME)/include \
+                  -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings -DRN_HAVE_CUDA=1 -MMD -MP
+  ALL_CFLAGS += -DRN_HAVE_CUDA=1
+  LDLIBS     += -L$(CUDA_HOME)/lib64 -L$(CUDNN_HOME)/lib64 -L$(CUDNN_HOME)/lib \
+                -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_HOME)/lib64 -Wl,-rpath,$(CUDNN_HOME)/lib \
+                -lcudnn -lcudart -lstdc++
+else
+  CUDA_OBJS :=
+endif
+
+# ---------------------------------------------------------------- sources
+LIB_SRCS    := $(wildcard lib/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
+LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILDDIR)/%.o) $(CUDA_OBJS)
+LIBRN       := $(BUILDDIR)/librn.a
+TOOLS       := cifar-prep rn-init rn-train rn-eval rn-plot
+TOOL_BINS   := $(TOOLS:%=$(BINDIR)/%)
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/tests/%)
+BENCH_SRCS  := $(wildcard tests/bench/*.c)
+BENCH_BINS  := $(BENCH_SRCS:tests/bench/%.c=$(BUILDDIR)/bench/%)
+
+.PHONY: all tools clean distclean test test-unit test-bats help bench data check-cuda
+all: tools
+tools: $(TOOL_BINS)
+
+$(BUILDDIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(BUILDDIR)/%.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@
+$(LIBRN): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+# rn-plot alone needs cairo; the other tools build without it.
+$(BUILDDIR)/tools/rn-plot.o: ALL_CFLAGS += $(CAIRO_CFLAGS)
+$(BINDIR)/rn-plot: LDLIBS += $(CAIRO_LIBS)
+$(BINDIR)/rn-plot: | need-cairo
+.PHONY: need-cairo
+need-cairo:
+	@pkg-config --exists cairo || { echo "make: rn-plot needs cairo: install it with 'apt-get install libcairo2-dev'" >&2; exit 1; }
+
+$(BINDIR)/%: $(BUILDDIR)/tools/%.o $(LIBRN)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIBRN) $(LDLIBS) -o $@
+
+$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(LIBRN)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIBRN) $(LDLIBS) -o $@
+$(BUILDDIR)/bench/%: $(BUILDDIR)/tests/bench/%.o $(LIBRN)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIBRN) $(LDLIBS) -o $@
+
+# ---------------------------------------------------------------- tests
+# The unit tests print "ok"/"not ok" lines; Bats files cover each tool and the pipeline.
+BATS_FILES ?= $(sort $(wildcard tests/*.bats))
+export RN_BIN = $(abspath $(BINDIR))
+export RN_BUILD = $(abspath $(BUILDDIR))
+test: test-unit test-bats
+test-unit: $(UNIT_BINS)
+	@bash tests/run-unit.sh $(UNIT_BINS)
+test-bats: tools $(UNIT_BINS)
+	@bats $(BATS_FILES)
+
+bench: tools $(BENCH_BINS)
+	@bash tests/bench/run-bench.sh
+
+# ---------------------------------------------------------------- data
+RN_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rn-cifar
+export RN_CACHE
+data:
+	@bash scripts/fetch-cifar10.sh
+
+# ---------------------------------------------------------------- housekeeping
+help:
+	@echo "rn-cifar $(VERSION): targets"
+	@echo "  make [all]            build the tools into $(BINDIR)/ (CUDA backend: $(if $(filter 1,$(CUDA)),yes,no))"
+	@echo "  make test             C unit tests and Bats tests (what CI runs)"
+	@echo "  make test-unit        C unit tests only"
+	@echo "  make test-bats        Bats tests only (BATS_FILES=tests/x.bats for one file)"
+	@echo "  make data             download/verify CIFAR-10 into \$$RN_CACHE ($(RN_CACHE))"
+	@echo "  make report           run PROFILE's experiments and write report/PROFILE/ (PROFILE=paper|smoke|ci)"
+	@echo "  make bench            speed table: our tools against PyTorch when python3-torch is installed"
+	@echo "  make clean            remove $(BUILDDIR)/ and $(BINDIR)/"
+	@echo "variables: BUILDDIR BINDIR CC SAN=1 CUDA=0|1 CUDA_HOME CUDNN_HOME CUDA_ARCH PROFILE SEEDS RUN DEVICE"
+clean:
+	rm -rf $(BUILDDIR) $(BINDIR)
+distclean: clean
+	rm -rf results/*/ report/*/
+
+-include $(wildcard pipelines/pipeline.mk)
+-include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)

@@ -1,0 +1,144 @@
+/* The compute backend interface. The executor (lib/model.c) and the training
+ * loop (lib/train.c) are written once against this table of operations; each
+ * backend implements every operation on its own device:
+ *   kernels/cpu   the plain reference of every layer (the test oracle) and the fast paths
+ *   kernels/cuda  CUDA kernels and cuDNN
+ *
+ * Conventions
+ * - Buffers come from alloc() and live on the backend's device. Activations are
+ *   N x C x H x W floats in NCHW order; parameters are in PyTorch's layout
+ *   (conv [out][in][k][k], fc [out][in]); a backend may repack internally.
+ * - Operations run in order on one stream; download() waits for what came before.
+ * - Unless stated, outputs are overwritten, never accumulated.
+ * - Results must not depend on the number of threads (fixed reduction order). */
+#ifndef RN_BACKEND_H
+#define RN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+
+typedef struct { int n, c, h, w; } RnDims;
+
+typedef struct {
+    int n;                 /* batch */
+    int in_c, in_h, in_w;
+    int out_c, out_h, out_w;
+    int kernel, stride, pad;
+} RnConvDims;
+
+/* How a training or test batch is assembled from the stored dataset. */
+typedef struct {
+    int augment;           /* 1: pad `pad` black pixels, random crop, random horizontal flip */
+    int pad;               /* 4 */
+    uint64_t seed;         /* rn_aug_for(seed, epoch, sample, pad) in lib/rng.h */
+    uint32_t epoch;
+    float mean[3], std[3]; /* per-channel normalisation of x/255 */
+} RnBatchSpec;
+
+enum { RN_SLOT_TRAIN = 0, RN_SLOT_TEST = 1, RN_SLOTS = 2 };
+
+typedef struct {
+    const char *device;    /* "auto", "cpu", "cuda" */
+    int threads;           /* CPU threads; 0 = all cores */
+    int deterministic;     /* CUDA: deterministic algorithms only */
+    int reference;         /* CPU: use the plain reference kernels, not the fast paths */
+} RnBackendOptions;
+
+typedef struct RnBackend RnBackend;
+struct RnBackend {
+    const char *name;      /* "cpu", "cpu-ref", "cuda" */
+    char description[128]; /* e.g. "cpu (2 threads, AVX-512)" or "cuda (NVIDIA H100, cuDNN 9.19)" */
+    void *ctx;             /* backend private state */
+
+    void (*destroy)(RnBackend *be);
+
+    /* memory: zero-initialised device buffers */
+    void *(*alloc)(RnBackend *be, size_t bytes);
+    void (*release)(RnBackend *be, void *p);
+    void (*upload)(RnBackend *be, void *dst, const void *src, size_t bytes);
+    void (*download)(RnBackend *be, void *dst, const void *src, size_t bytes);
+    void (*zero)(RnBackend *be, void *p, size_t bytes);
+
+    /* data: the uint8 dataset is stored once per slot; the order of an epoch is
+     * given once (host array, copied); a batch is then assembled on the device:
+     * x[i] = normalise(augment(image[order[start + i]])), labels[i] likewise. */
+    void (*set_dataset)(RnBackend *be, int slot, const RnDataset *ds);
+    void (*set_order)(RnBackend *be, int slot, const uint32_t *order, size_t count);
+    void (*load_batch)(RnBackend *be, int slot, size_t start, int n, const RnBatchSpec *spec,
+                       float *x, int32_t *labels);
+
+    /* convolution, no bias */
+    void (*conv_fwd)(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y);
+    void (*conv_bwd_data)(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx);
+    void (*conv_bwd_filter)(RnBackend *be, const RnConvDims *d, const float *x, const float *dy, float *dw);
+
+    /* batch norm fused with the residual addition and ReLU:
+     *   y = act(gamma * (x - mean) * invstd + beta + residual)
+     * residual may be NULL; act is ReLU when relu != 0, else identity.
+     * Training: batch mean and biased variance normalise; save_mean/save_invstd
+     * (c floats) keep them for backward; running_mean/var are updated with
+     * momentum and the unbiased variance, as PyTorch. */
+    void (*bn_fwd_train)(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
+                         const float *residual, int relu, float momentum, float eps,
+                         float *running_mean, float *running_var,
+                         float *save_mean, float *save_invstd, float *y);
+    /* Eval mode: running statistics normalise. */
+    void (*bn_fwd_eval)(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
+                        const float *residual, int relu, const float *running_mean,
+                        const float *running_var, float eps, float *y);
+    /* Backward of bn_fwd_train. y is its output (gives the ReLU mask). Writes dx,
+     * dgamma, dbeta, and, when dresidual != NULL, the gradient reaching the
+     * residual input (dy masked by the ReLU). */
+    void (*bn_bwd)(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
+                   const float *gamma, const float *save_mean, const float *save_invstd, int relu,
+                   float *dx, float *dgamma, float *dbeta, float *dresidual);
+
+    /* option-A shortcut: y = zero-pad channels (out_c - in.c)/2 on each side of x[:, :, ::2, ::2] */
+    void (*shortcut_pad_fwd)(RnBackend *be, RnDims in, int out_c, const float *x, float *y);
+    /* dx += the gradient of the above (accumulates) */
+    void (*shortcut_pad_bwd)(RnBackend *be, RnDims in, int out_c, const float *dy, float *dx);
+    void (*add)(RnBackend *be, float *dst, const float *src, size_t n);   /* dst += src */
+
+    /* global average pool: [n,c,h,w] -> [n,c] */
+    void (*avgpool_fwd)(RnBackend *be, RnDims in, const float *x, float *y);
+    void (*avgpool_bwd)(RnBackend *be, RnDims in, const float *dy, float *dx);
+
+    /* fully connected: y[n][out] = x[n][in] . w[out][in] + b[out] */
+    void (*fc_fwd)(RnBackend *be, int n, int in, int out, const float *x, const float *w, const float *b, float *y);
+    void (*fc_bwd)(RnBackend *be, int n, int in, int out, const float *x, const float *w, const float *dy,
+                   float *dx, float *dw, float *db);
+
+    /* Softmax cross-entropy, mean over the batch. dlogits (may be NULL) gets the
+     * gradient of the mean loss. stats (3 floats on the device) accumulates:
+     * stats[0] += sum of per-sample losses, stats[1] += misclassified count,
+     * and stats[2] = step if the loss is not finite and stats[2] < 0 (set it to
+     * -1 to arm). Nothing is read back to the host. */
+    void (*xent)(RnBackend *be, int n, int classes, const float *logits, const int32_t *labels,
+                 float *dlogits, float *stats, int step);
+
+    /* PyTorch SGD over n parameters (dampening 0, no Nesterov):
+     *   g = grad + wd * w; buf = momentum * buf + g; w -= lr * buf */
+    void (*sgd)(RnBackend *be, size_t n, float *w, const float *grad, float *buf,
+                float lr, float momentum, float wd);
+
+    /* sum and sum of squares of n values, in double, to the host (rn-eval's layer statistics) */
+    void (*moments)(RnBackend *be, const float *x, size_t n, double *sum, double *sumsq);
+
+    void (*sync)(RnBackend *be);   /* wait for all work (timing) */
+};
+
+/* Picks and creates a backend: "cpu" (fast paths; opts->reference for the plain
+ * reference), "cuda" (dies if no usable GPU), "auto" (the GPU if usable, else
+ * the CPU, saying which unless quiet). Dies with one line on failure. */
+RnBackend *rn_backend_create(const RnBackendOptions *opts);
+void rn_backend_destroy(RnBackend *be);
+
+/* Constructors of each backend (kernels/cpu, kernels/cuda). */
+RnBackend *rn_cpu_backend_create(const RnBackendOptions *opts);
+/* Returns NULL with a reason in why[] when no usable GPU / built without CUDA. */
+RnBackend *rn_cuda_backend_create(const RnBackendOptions *opts, char *why, size_t why_len);
+int rn_cuda_available(char *why, size_t why_len);   /* 1 when a usable GPU is there */
+
+#endif

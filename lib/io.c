@@ -1,0 +1,209 @@
+#include "io.h"
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct RnOut {
+    char *path;        /* final name */
+    char *tmp;         /* temp name, NULL for stdout */
+    FILE *f;
+    RnOut *next;       /* list of pending outputs, removed by rn_die */
+};
+
+static RnOut *pending;
+
+static void remove_pending(void)
+{
+    for (RnOut *o = pending; o; o = o->next)
+        if (o->tmp)
+            unlink(o->tmp);
+}
+
+static void unlink_pending(RnOut *out)
+{
+    for (RnOut **p = &pending; *p; p = &(*p)->next)
+        if (*p == out) {
+            *p = out->next;
+            return;
+        }
+}
+
+bool rn_is_stdio(const char *path) { return path && strcmp(path, "-") == 0; }
+
+FILE *rn_open_read(const char *path)
+{
+    if (rn_is_stdio(path))
+        return stdin;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        rn_die("cannot open %s: %s", path, strerror(errno));
+    return f;
+}
+
+void rn_close_read(FILE *f, const char *path)
+{
+    if (f == stdin)
+        return;
+    if (fclose(f) != 0)
+        rn_die("error reading %s: %s", path, strerror(errno));
+}
+
+void rn_read_exact(FILE *f, void *buf, size_t n, const char *path, const char *what)
+{
+    size_t got = fread(buf, 1, n, f);
+    if (got != n) {
+        if (ferror(f))
+            rn_die("error reading %s of %s: %s", what, path, strerror(errno));
+        rn_die("%s: truncated: %s needs %zu bytes, only %zu left", rn_is_stdio(path) ? "stdin" : path,
+               what, n, got);
+    }
+}
+
+uint8_t *rn_read_file(const char *path, size_t *len)
+{
+    FILE *f = rn_open_read(path);
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = rn_xmalloc(cap);
+    for (;;) {
+        if (n + 1 >= cap)
+            buf = rn_xrealloc(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                rn_die("error reading %s: %s", path, strerror(errno));
+            break;
+        }
+    }
+    rn_close_read(f, path);
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+bool rn_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+RnOut *rn_out_open(const char *path)
+{
+    static bool hooked;
+    if (!hooked) {
+        rn_set_die_hook(remove_pending);
+        hooked = true;
+    }
+    RnOut *out = rn_xcalloc(1, sizeof *out);
+    out->path = rn_xstrdup(path);
+    if (rn_is_stdio(path)) {
+        out->f = stdout;
+        return out;
+    }
+    /* temp file in the same directory, so rename() is atomic */
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
+    const char *base = slash ? slash + 1 : path;
+    size_t n = dirlen + strlen(base) + 32;
+    out->tmp = rn_xmalloc(n);
+    snprintf(out->tmp, n, "%.*s.%s.tmp.XXXXXX", (int)dirlen, path, base);
+    int fd = mkstemp(out->tmp);
+    if (fd < 0)
+        rn_die("cannot write %s: %s (is the directory there and writable?)", path, strerror(errno));
+    fchmod(fd, 0644);
+    out->f = fdopen(fd, "wb");
+    if (!out->f) {
+        int e = errno;
+        close(fd);
+        unlink(out->tmp);
+        rn_die("cannot write %s: %s", path, strerror(e));
+    }
+    out->next = pending;
+    pending = out;
+    return out;
+}
+
+FILE *rn_out_file(RnOut *out) { return out->f; }
+const char *rn_out_path(const RnOut *out) { return out->path; }
+
+void rn_out_write(RnOut *out, const void *buf, size_t n)
+{
+    if (n && fwrite(buf, 1, n, out->f) != n)
+        rn_die("cannot write %s: %s", rn_is_stdio(out->path) ? "stdout" : out->path, strerror(errno));
+}
+
+void rn_out_printf(RnOut *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vfprintf(out->f, fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        rn_die("cannot write %s: %s", rn_is_stdio(out->path) ? "stdout" : out->path, strerror(errno));
+}
+
+static void free_out(RnOut *out)
+{
+    free(out->path);
+    free(out->tmp);
+    free(out);
+}
+
+void rn_out_commit(RnOut *out)
+{
+    const char *shown = rn_is_stdio(out->path) ? "stdout" : out->path;
+    if (fflush(out->f) != 0)
+        rn_die("cannot write %s: %s", shown, strerror(errno));
+    if (!out->tmp) {
+        if (ferror(out->f))
+            rn_die("cannot write %s", shown);
+        free_out(out);
+        return;
+    }
+    if (fsync(fileno(out->f)) != 0 && errno != EINVAL)
+        rn_die("cannot write %s: %s", shown, strerror(errno));
+    if (fclose(out->f) != 0) {
+        out->f = NULL;
+        rn_die("cannot write %s: %s", shown, strerror(errno));
+    }
+    if (rename(out->tmp, out->path) != 0)
+        rn_die("cannot rename %s to %s: %s", out->tmp, out->path, strerror(errno));
+    unlink_pending(out);
+    free_out(out);
+}
+
+void rn_out_abort(RnOut *out)
+{
+    if (out->tmp) {
+        fclose(out->f);
+        unlink(out->tmp);
+        unlink_pending(out);
+    }
+    free_out(out);
+}
+
+uint32_t rn_crc32(const void *data, size_t n)
+{
+    static uint32_t table[256];
+    static int ready;
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    const uint8_t *p = data;
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++)
+        c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
