@@ -99,10 +99,13 @@ $(LIBRN): $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-# rn-plot alone needs cairo; the other tools build without it.
-$(BUILDDIR)/tools/rn-plot.o: ALL_CFLAGS += $(CAIRO_CFLAGS)
-$(BINDIR)/rn-plot: LDLIBS += $(CAIRO_LIBS)
-$(BINDIR)/rn-plot: | need-cairo
+# rn-plot alone needs cairo; its drawing code lives in lib/plot/, linked into it only.
+PLOT_SRCS := $(wildcard lib/plot/*.c)
+PLOT_OBJS := $(PLOT_SRCS:%.c=$(BUILDDIR)/%.o)
+$(BUILDDIR)/tools/rn-plot.o $(PLOT_OBJS): ALL_CFLAGS += $(CAIRO_CFLAGS) -Ilib/plot
+$(BINDIR)/rn-plot: $(BUILDDIR)/tools/rn-plot.o $(PLOT_OBJS) $(LIBRN) | need-cairo
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(BUILDDIR)/tools/rn-plot.o $(PLOT_OBJS) $(LIBRN) $(LDLIBS) $(CAIRO_LIBS) -o $@
 .PHONY: need-cairo
 need-cairo:
 	@pkg-config --exists cairo || { echo "make: rn-plot needs cairo: install it with 'apt-get install libcairo2-dev'" >&2; exit 1; }
