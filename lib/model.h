@@ -21,6 +21,10 @@
 typedef struct RnModel RnModel;
 
 RnModel *rn_model_create(RnBackend *be, const RnNet *net, int max_batch);
+/* A model for evaluation only (forward in eval mode, loss without gradient,
+ * responses): keeps no per-layer activations, gradients or momentum, so a
+ * large evaluation batch needs little memory. Training calls on it die. */
+RnModel *rn_model_create_inference(RnBackend *be, const RnNet *net, int max_batch);
 void rn_model_free(RnModel *m);
 
 void rn_model_set_weights(RnModel *m, const RnWeights *w);   /* values and counts */
@@ -53,13 +57,15 @@ void rn_model_get_grads(RnModel *m, float *host);
 /* stats accumulated since the last reset: loss sum, error count, first non-finite step (-1 none) */
 void rn_model_read_stats(RnModel *m, double *loss_sum, double *errors, int *bad_step);
 void rn_model_reset_stats(RnModel *m);
+/* false when some trainable weight is NaN or Inf */
+bool rn_model_weights_finite(RnModel *m);
 
 /* Paper Fig. 7: std of every 3x3 layer's response (BN output, before the
  * addition and ReLU) in eval mode, accumulated over batches: call
  * rn_model_collect_responses(m, n) per batch after loading it, then
  * rn_model_response_std(m, out) gives one value per 3x3 conv layer, in order. */
 int rn_model_response_layers(const RnModel *m);
-void rn_model_collect_responses(RnModel *m, int n);
+void rn_model_collect_responses(RnModel *m, int n);   /* also an eval forward: loss/logits follow */
 void rn_model_response_std(RnModel *m, double *out);
 
 RnBackend *rn_model_backend(RnModel *m);
