@@ -1,0 +1,301 @@
+/* Safetensors reader and writer (lib/safetensors.h). The JSON header is parsed
+ * with cJSON; everything else is plain byte arithmetic, checked before use so
+ * a malformed file can never make us read outside the buffer. */
+#include "safetensors.h"
+#include "err.h"
+#include "io.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHOWN(path) (rn_is_stdio(path) ? "stdin" : (path))
+
+const char *rn_st_dtype_name(RnStDtype dtype) { return dtype == RN_ST_I64 ? "I64" : "F32"; }
+size_t rn_st_dtype_size(RnStDtype dtype) { return dtype == RN_ST_I64 ? 8 : 4; }
+
+/* A JSON number that is a non-negative integer below 2^53 (exact in a double). */
+static int json_size(const cJSON *item, uint64_t *v)
+{
+    if (!cJSON_IsNumber(item))
+        return 0;
+    double d = item->valuedouble;
+    if (!(d >= 0 && d < 9007199254740992.0) || d != floor(d))
+        return 0;
+    *v = (uint64_t)d;
+    return 1;
+}
+
+static int by_begin(const void *pa, const void *pb)
+{
+    const RnStTensor *a = *(const RnStTensor *const *)pa, *b = *(const RnStTensor *const *)pb;
+    if (a->begin != b->begin)
+        return a->begin < b->begin ? -1 : 1;
+    return a->end < b->end ? -1 : a->end > b->end;
+}
+
+static int by_name(const void *pa, const void *pb)
+{
+    return strcmp((*(const RnStTensor *const *)pa)->name, (*(const RnStTensor *const *)pb)->name);
+}
+
+/* One tensor entry of the header: {"dtype": ..., "shape": [...], "data_offsets": [b, e]}. */
+static void parse_tensor(const char *path, const cJSON *item, RnStTensor *t, size_t data_len)
+{
+    const char *name = item->string;
+    if (!cJSON_IsObject(item))
+        rn_die("%s: tensor %s: header entry is not a JSON object", path, name);
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
+    const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+    if (!cJSON_IsString(dtype) || !cJSON_IsArray(shape) || !cJSON_IsArray(offsets))
+        rn_die("%s: tensor %s: header entry needs \"dtype\" (string), \"shape\" and \"data_offsets\" (arrays)", path,
+               name);
+    if (cJSON_GetArraySize(item) != 3)
+        rn_die("%s: tensor %s: header entry has keys other than dtype, shape, data_offsets", path, name);
+    t->name = rn_xstrdup(name);
+    if (strcmp(dtype->valuestring, "F32") == 0)
+        t->dtype = RN_ST_F32;
+    else if (strcmp(dtype->valuestring, "I64") == 0)
+        t->dtype = RN_ST_I64;
+    else
+        rn_die("%s: tensor %s has dtype %s; only F32 and I64 are supported", path, name, dtype->valuestring);
+
+    int ndim = cJSON_GetArraySize(shape);
+    if (ndim > RN_ST_MAX_DIMS)
+        rn_die("%s: tensor %s has %d dimensions (at most %d supported)", path, name, ndim, RN_ST_MAX_DIMS);
+    t->ndim = ndim;
+    uint64_t numel = 1;
+    int d = 0;
+    for (const cJSON *dim = shape->child; dim; dim = dim->next, d++) {
+        uint64_t v;
+        if (!json_size(dim, &v))
+            rn_die("%s: tensor %s: shape entries must be non-negative integers", path, name);
+        if (v != 0 && numel > (UINT64_MAX / 8) / v)
+            rn_die("%s: tensor %s: shape is impossibly large", path, name);
+        numel *= v;
+        t->shape[d] = (int64_t)v;
+    }
+    uint64_t begin, end;
+    if (cJSON_GetArraySize(offsets) != 2 || !json_size(offsets->child, &begin) ||
+        !json_size(offsets->child->next, &end))
+        rn_die("%s: tensor %s: data_offsets must be two non-negative integers [begin, end]", path, name);
+    if (end < begin || end > data_len)
+        rn_die("%s: tensor %s: data_offsets [%llu, %llu] outside the %zu data bytes (truncated file?)", path, name,
+               (unsigned long long)begin, (unsigned long long)end, data_len);
+    if (numel * rn_st_dtype_size(t->dtype) != end - begin)
+        rn_die("%s: tensor %s: shape needs %llu bytes of %s but data_offsets span %llu", path, name,
+               (unsigned long long)(numel * rn_st_dtype_size(t->dtype)), dtype->valuestring,
+               (unsigned long long)(end - begin));
+    t->numel = (size_t)numel;
+    t->begin = (size_t)begin;
+    t->end = (size_t)end;
+}
+
+void rn_st_parse(RnSafetensors *st, uint8_t *buf, size_t len, const char *path_in)
+{
+    const char *path = SHOWN(path_in);
+    memset(st, 0, sizeof *st);
+    st->path = path_in;
+    st->buf = buf;
+    st->len = len;
+    if (len < 8)
+        rn_die("%s: truncated: %zu bytes, not even the 8-byte header length of a safetensors file", path, len);
+    uint64_t hlen = rn_get_u64(buf);
+    if (hlen < 2 || hlen > RN_ST_MAX_HEADER)
+        rn_die("%s: not a safetensors file (header length %llu is not sane)", path, (unsigned long long)hlen);
+    if (hlen > len - 8)
+        rn_die("%s: truncated: header length %llu is larger than the %zu bytes that follow", path,
+               (unsigned long long)hlen, len - 8);
+    const char *json = (const char *)buf + 8;
+    if (json[0] != '{')
+        rn_die("%s: not a safetensors file (header does not start with '{')", path);
+    const char *json_end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, (size_t)hlen, &json_end, 0);
+    if (!root)
+        rn_die("%s: header is not valid JSON (near byte %ld of the header)", path,
+               (long)((cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : json) - json));
+    for (const char *p = json_end; p < json + hlen; p++)
+        if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r') {
+            cJSON_Delete(root);
+            rn_die("%s: header has bytes after its JSON object", path);
+        }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        rn_die("%s: header is not a JSON object", path);
+    }
+
+    size_t data_len = len - 8 - (size_t)hlen;
+    const uint8_t *data = buf + 8 + hlen;
+    int n = cJSON_GetArraySize(root);
+    st->tensors = rn_xcalloc((size_t)n, sizeof *st->tensors);
+    st->meta = NULL;
+    for (const cJSON *item = root->child; item; item = item->next) {
+        if (!item->string)
+            rn_die("%s: header entry without a name", path);
+        if (strcmp(item->string, "__metadata__") == 0) {
+            if (st->meta)
+                rn_die("%s: header has __metadata__ twice", path);
+            if (!cJSON_IsObject(item))
+                rn_die("%s: __metadata__ is not a JSON object", path);
+            st->meta = rn_xcalloc((size_t)cJSON_GetArraySize(item) + 1, sizeof *st->meta);
+            for (const cJSON *m = item->child; m; m = m->next) {
+                if (!cJSON_IsString(m))
+                    rn_die("%s: __metadata__ value of \"%s\" is not a string", path, m->string);
+                for (int i = 0; i < st->nmeta; i++)
+                    if (strcmp(st->meta[i].key, m->string) == 0)
+                        rn_die("%s: __metadata__ has the key \"%s\" twice", path, m->string);
+                st->meta[st->nmeta].key = rn_xstrdup(m->string);
+                st->meta[st->nmeta].value = rn_xstrdup(m->valuestring);
+                st->nmeta++;
+            }
+            continue;
+        }
+        RnStTensor *t = &st->tensors[st->ntensors++];
+        parse_tensor(path, item, t, data_len);
+        t->data = data + t->begin;
+    }
+    cJSON_Delete(root);
+
+    /* Names unique; offsets contiguous from 0 to the end of the file. */
+    RnStTensor **order = rn_xmalloc(sizeof *order * (size_t)(st->ntensors ? st->ntensors : 1));
+    for (int i = 0; i < st->ntensors; i++)
+        order[i] = &st->tensors[i];
+    qsort(order, (size_t)st->ntensors, sizeof *order, by_name);
+    for (int i = 1; i < st->ntensors; i++)
+        if (strcmp(order[i - 1]->name, order[i]->name) == 0)
+            rn_die("%s: tensor %s appears twice in the header", path, order[i]->name);
+    qsort(order, (size_t)st->ntensors, sizeof *order, by_begin);
+    size_t expect = 0;
+    for (int i = 0; i < st->ntensors; i++) {
+        const RnStTensor *t = order[i];
+        if (t->begin < expect)
+            rn_die("%s: tensor %s: data_offsets [%zu, %zu] overlap the previous tensor (ends at %zu)", path,
+                   t->name, t->begin, t->end, expect);
+        if (t->begin > expect)
+            rn_die("%s: tensor %s: data_offsets [%zu, %zu] leave a gap after byte %zu", path, t->name, t->begin,
+                   t->end, expect);
+        expect = t->end;
+    }
+    free(order);
+    if (expect != data_len)
+        rn_die("%s: %zu bytes after the last tensor's data (tensors end at %zu of %zu data bytes)", path,
+               data_len - expect, expect, data_len);
+}
+
+void rn_st_read(RnSafetensors *st, const char *path)
+{
+    size_t len;
+    uint8_t *buf = rn_read_file(path, &len);
+    rn_st_parse(st, buf, len, path);
+}
+
+void rn_st_free(RnSafetensors *st)
+{
+    for (int i = 0; i < st->ntensors; i++)
+        free(st->tensors[i].name);
+    for (int i = 0; i < st->nmeta; i++) {
+        free(st->meta[i].key);
+        free(st->meta[i].value);
+    }
+    free(st->tensors);
+    free(st->meta);
+    free(st->buf);
+    memset(st, 0, sizeof *st);
+}
+
+const RnStTensor *rn_st_find(const RnSafetensors *st, const char *name)
+{
+    for (int i = 0; i < st->ntensors; i++)
+        if (strcmp(st->tensors[i].name, name) == 0)
+            return &st->tensors[i];
+    return NULL;
+}
+
+const char *rn_st_meta(const RnSafetensors *st, const char *key)
+{
+    for (int i = 0; i < st->nmeta; i++)
+        if (strcmp(st->meta[i].key, key) == 0)
+            return st->meta[i].value;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static size_t out_numel(const RnStOutTensor *t)
+{
+    size_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= (size_t)t->shape[d];
+    return n;
+}
+
+void rn_st_write(const char *path, const RnStOutTensor *tensors, int ntensors, const RnStMeta *meta, int nmeta)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        rn_die("out of memory building the header of %s", path);
+    if (nmeta > 0) {
+        cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
+        for (int i = 0; m && i < nmeta; i++)
+            if (!cJSON_AddStringToObject(m, meta[i].key, meta[i].value))
+                m = NULL;
+        if (!m)
+            rn_die("out of memory building the header of %s", path);
+    }
+    size_t offset = 0;
+    for (int i = 0; i < ntensors; i++) {
+        const RnStOutTensor *t = &tensors[i];
+        size_t bytes = out_numel(t) * rn_st_dtype_size(t->dtype);
+        cJSON *e = cJSON_AddObjectToObject(root, t->name);
+        cJSON *shape = e ? cJSON_AddArrayToObject(e, "shape") : NULL;
+        cJSON *offs = NULL;
+        int ok = e && cJSON_AddStringToObject(e, "dtype", rn_st_dtype_name(t->dtype)) && shape;
+        for (int d = 0; ok && d < t->ndim; d++)
+            ok = cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+        if (ok)
+            offs = cJSON_AddArrayToObject(e, "data_offsets");
+        ok = ok && offs && cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset)) &&
+             cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(offset + bytes)));
+        if (!ok)
+            rn_die("out of memory building the header of %s", path);
+        offset += bytes;
+    }
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!json)
+        rn_die("out of memory building the header of %s", path);
+    size_t jlen = strlen(json), hlen = (jlen + 7) / 8 * 8;   /* pad so the data is 8-byte aligned */
+
+    RnOut *out = rn_out_open(path);
+    uint8_t len8[8];
+    rn_put_u64(len8, hlen);
+    rn_out_write(out, len8, 8);
+    rn_out_write(out, json, jlen);
+    rn_out_write(out, "        ", hlen - jlen);
+    free(json);
+    /* Tensor bytes, converted to little-endian whatever the host order. */
+    uint8_t chunk[8192];
+    for (int i = 0; i < ntensors; i++) {
+        const RnStOutTensor *t = &tensors[i];
+        size_t n = out_numel(t), fill = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (t->dtype == RN_ST_F32) {
+                uint32_t bits;
+                memcpy(&bits, (const float *)t->data + k, 4);
+                rn_put_u32(chunk + fill, bits);
+                fill += 4;
+            } else {
+                rn_put_u64(chunk + fill, (uint64_t)((const int64_t *)t->data)[k]);
+                fill += 8;
+            }
+            if (fill == sizeof chunk) {
+                rn_out_write(out, chunk, fill);
+                fill = 0;
+            }
+        }
+        rn_out_write(out, chunk, fill);
+    }
+    rn_out_commit(out);
+}
