@@ -1,0 +1,69 @@
+/* Picking a backend: --device cpu | cuda | auto.
+ * auto takes the GPU when rn_cuda_available() finds a usable one, else the
+ * CPU, and says which (rn_info: silent under --quiet).
+ *
+ * A build without nvcc/cuDNN has no kernels/cuda objects; this file then
+ * provides the two CUDA entry points, answering "not available" with the
+ * reason, so every tool links and --device cuda fails with one clear line. */
+#include "backend.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+
+#ifndef RN_HAVE_CUDA
+static const char NO_CUDA[] = "built without the CUDA backend (nvcc/cuDNN not found at build time)";
+
+RnBackend *rn_cuda_backend_create(const RnBackendOptions *opts, char *why, size_t why_len)
+{
+    (void)opts;
+    if (why && why_len)
+        snprintf(why, why_len, "%s", NO_CUDA);
+    return NULL;
+}
+
+int rn_cuda_available(char *why, size_t why_len)
+{
+    if (why && why_len)
+        snprintf(why, why_len, "%s", NO_CUDA);
+    return 0;
+}
+#endif
+
+RnBackend *rn_backend_create(const RnBackendOptions *opts)
+{
+    const char *device = opts->device ? opts->device : "auto";
+    char why[256] = "";
+
+    if (strcmp(device, "cpu") == 0)
+        return rn_cpu_backend_create(opts);
+
+    if (strcmp(device, "cuda") == 0) {
+        RnBackend *be = rn_cuda_backend_create(opts, why, sizeof why);
+        if (!be)
+            rn_die("--device cuda: %s (use --device cpu or auto)", why);
+        return be;
+    }
+
+    if (strcmp(device, "auto") == 0) {
+        if (rn_cuda_available(why, sizeof why)) {
+            RnBackend *be = rn_cuda_backend_create(opts, why, sizeof why);
+            if (be) {
+                rn_info("device: %s", be->description);
+                return be;
+            }
+        }
+        RnBackend *be = rn_cpu_backend_create(opts);
+        rn_info("device: %s (no usable GPU: %s)", be->description, why);
+        return be;
+    }
+
+    rn_usage_error("unknown device '%s' (valid: auto, cpu, cuda)", device);
+}
+
+void rn_backend_destroy(RnBackend *be)
+{
+    if (be)
+        be->destroy(be);
+}
