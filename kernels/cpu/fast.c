@@ -1,0 +1,50 @@
+/* The fast paths' hook into the CPU backend and their scratch memory (fast.h). */
+#include "fast.h"
+
+#include <omp.h>
+#include <stdlib.h>
+
+#include "cpu_backend.h"
+
+#include "err.h"
+
+void rn_fast_install(RnBackend *be)
+{
+    be->conv_fwd = rn_fast_conv_fwd;
+    be->conv_bwd_data = rn_fast_conv_bwd_data;
+    be->conv_bwd_filter = rn_fast_conv_bwd_filter;
+    be->bn_fwd_train = rn_fast_bn_fwd_train;
+    be->bn_fwd_eval = rn_fast_bn_fwd_eval;
+    be->bn_bwd = rn_fast_bn_bwd;
+}
+
+/* One buffer for the whole process: the ops run one after another on one
+ * stream, each from the main thread, and none keeps data in it between calls.
+ * It grows to the largest layer's need during the first step, then stays. */
+static float *workspace;
+static size_t workspace_floats;
+
+float *rn_fast_workspace(size_t floats)
+{
+    if (floats <= workspace_floats)
+        return workspace;
+    free(workspace);
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    workspace = aligned_alloc(64, bytes);
+    if (!workspace)
+        rn_die("out of memory for a %zu MiB convolution workspace", bytes >> 20);
+    workspace_floats = floats;
+    return workspace;
+}
+
+void rn_fast_workspace_free(void)
+{
+    free(workspace);
+    workspace = NULL;
+    workspace_floats = 0;
+}
+
+int rn_fast_threads(const RnBackend *be)
+{
+    return be && be->ctx ? cpu_threads(be) : omp_get_max_threads();
+}

@@ -1,0 +1,59 @@
+/* The CPU fast paths: drop-in replacements for the hot entries of the CPU
+ * backend's table (same signatures as kernels/backend.h), checked against the
+ * plain reference (kernels/cpu/ref_*.c) by tests/unit/test_fast.c.
+ *
+ *   fast_gemm.c   single-threaded AVX-512 register-blocked matrix products
+ *   fast_conv.c   convolutions as im2col + GEMM, one image per task
+ *   fast_bn.c     batch norm (+ residual add + ReLU) in per-channel sweeps
+ *   fast.c        rn_fast_install and the grow-once workspace
+ *
+ * Threading: OpenMP with static splits whose results do not depend on the
+ * number of threads: work is split by image or by channel, and reductions over
+ * images are summed per fixed chunk of images, then over chunks in order. */
+#ifndef RN_FAST_H
+#define RN_FAST_H
+
+#include <stddef.h>
+
+#include "backend.h"
+
+/* Overrides the table entries of a CPU backend that have a fast path.
+ * Called by rn_cpu_backend_create when !opts->reference. */
+void rn_fast_install(RnBackend *be);
+
+/* Scratch memory shared by the fast ops: at least `floats` floats, 64-byte
+ * aligned, grown (never shrunk) on demand. Call outside parallel regions; the
+ * contents are not kept between calls. After the first training step it no
+ * longer allocates. */
+float *rn_fast_workspace(size_t floats);
+void rn_fast_workspace_free(void);
+
+/* The backend's thread count (be may be NULL in tests: OpenMP's default). */
+int rn_fast_threads(const RnBackend *be);
+
+/* C[M][N] (+)= A[M][K] * B[K][N]. A's element (i,k) is A[i*a_rs + k*a_cs] (so a
+ * transposed A costs nothing); B and C are row-major with leading dimensions
+ * ldb, ldc. accumulate: 0 overwrites C, 1 adds to it. */
+void rn_fast_gemm_nn(int M, int N, int K, const float *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
+                     const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate);
+/* C[M][N] (+)= A[M][K] * B[N][K]^T, both row-major with the K index contiguous
+ * (a product of rows with rows: the filter gradient dY * col^T). */
+void rn_fast_gemm_nt(int M, int N, int K, const float *A, ptrdiff_t lda,
+                     const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate);
+
+void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y);
+void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx);
+void rn_fast_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x, const float *dy, float *dw);
+
+void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
+                          const float *residual, int relu, float momentum, float eps,
+                          float *running_mean, float *running_var,
+                          float *save_mean, float *save_invstd, float *y);
+void rn_fast_bn_fwd_eval(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
+                         const float *residual, int relu, const float *running_mean,
+                         const float *running_var, float eps, float *y);
+void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
+                    const float *gamma, const float *save_mean, const float *save_invstd, int relu,
+                    float *dx, float *dgamma, float *dbeta, float *dresidual);
+
+#endif

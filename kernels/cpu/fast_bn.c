@@ -1,0 +1,179 @@
+/* Batch norm fused with the residual addition and ReLU (fast.h); the reference
+ * is kernels/cpu/ref_bn.c. Channels are independent, so the threads split the
+ * channels (static) and each channel's sums run in one fixed order: a float
+ * SIMD sum over one image's plane, added in double over the images. The
+ * result does not depend on the number of threads.
+ *
+ * Forward (training), per channel: pass 1 the mean, pass 2 the biased
+ * variance around it (two passes: no cancellation as in E[x^2] - E[x]^2; the
+ * channel's N*H*W values are at most 512 KiB, so pass 2 reads them from cache),
+ * pass 3 y = act((x - mean) * gamma * invstd + beta + residual).
+ * Backward, per channel: g = dy masked by the ReLU (y > 0); pass 1 the sums of
+ * g and g * (x - mean), pass 2 dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)). */
+#include "fast.h"
+
+#include "cpu_backend.h"
+
+#include <math.h>
+
+/* sum of p[0..n) as float SIMD lanes (the compiler picks the order, fixed per build) */
+static inline float plane_sum(const float *p, int n)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++)
+        s += p[i];
+    return s;
+}
+
+static inline float plane_sqdev(const float *p, int n, float mean)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++)
+        s += (p[i] - mean) * (p[i] - mean);
+    return s;
+}
+
+/* y = act((x - mean) * scale + beta + residual) over one plane */
+static inline void plane_out(const float *x, const float *res, int relu, float mean, float scale,
+                             float beta, float *y, int n)
+{
+    if (res) {
+        if (relu) {
+#pragma omp simd
+            for (int i = 0; i < n; i++) {
+                float v = (x[i] - mean) * scale + beta + res[i];
+                y[i] = v <= 0 ? 0 : v;   /* NaN passes, as in the reference */
+            }
+        } else {
+#pragma omp simd
+            for (int i = 0; i < n; i++)
+                y[i] = (x[i] - mean) * scale + beta + res[i];
+        }
+    } else if (relu) {
+#pragma omp simd
+        for (int i = 0; i < n; i++) {
+            float v = (x[i] - mean) * scale + beta;
+            y[i] = v <= 0 ? 0 : v;   /* NaN passes, as in the reference */
+        }
+    } else {
+#pragma omp simd
+        for (int i = 0; i < n; i++)
+            y[i] = (x[i] - mean) * scale + beta;
+    }
+}
+
+void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
+                          const float *residual, int relu, float momentum, float eps,
+                          float *running_mean, float *running_var,
+                          float *save_mean, float *save_invstd, float *y)
+{
+    const int hw = d.h * d.w;
+    const double count = (double)d.n * hw;
+#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
+    for (int c = 0; c < d.c; c++) {
+        double sum = 0;
+        for (int i = 0; i < d.n; i++)
+            sum += plane_sum(x + ((size_t)i * d.c + c) * hw, hw);
+        const float mean = (float)(sum / count);
+        double sq = 0;
+        for (int i = 0; i < d.n; i++)
+            sq += plane_sqdev(x + ((size_t)i * d.c + c) * hw, hw, mean);
+        const double var = sq / count;
+        const float invstd = (float)(1.0 / sqrt(var + eps));
+        const float scale = gamma[c] * invstd;
+        for (int i = 0; i < d.n; i++) {
+            size_t off = ((size_t)i * d.c + c) * hw;
+            plane_out(x + off, residual ? residual + off : NULL, relu, mean, scale, beta[c], y + off, hw);
+        }
+        const double unbiased = count > 1 ? sq / (count - 1) : var;
+        running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean;
+        running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * unbiased);
+        save_mean[c] = mean;
+        save_invstd[c] = invstd;
+    }
+}
+
+void rn_fast_bn_fwd_eval(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
+                         const float *residual, int relu, const float *running_mean,
+                         const float *running_var, float eps, float *y)
+{
+    const int hw = d.h * d.w;
+    /* every (image, channel) plane is independent: split them all */
+#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
+    for (long pl = 0; pl < (long)d.n * d.c; pl++) {
+        int c = (int)(pl % d.c);
+        const float invstd = 1.0f / sqrtf(running_var[c] + eps);
+        size_t off = (size_t)pl * hw;
+        plane_out(x + off, residual ? residual + off : NULL, relu, running_mean[c], gamma[c] * invstd,
+                  beta[c], y + off, hw);
+    }
+}
+
+void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
+                    const float *gamma, const float *save_mean, const float *save_invstd, int relu,
+                    float *dx, float *dgamma, float *dbeta, float *dresidual)
+{
+    const int hw = d.h * d.w;
+    const double count = (double)d.n * hw;
+#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
+    for (int c = 0; c < d.c; c++) {
+        const float mean = save_mean[c], invstd = save_invstd[c];
+        double sum_g = 0, sum_gx = 0;   /* sum g, sum g * (x - mean) */
+        for (int i = 0; i < d.n; i++) {
+            size_t off = ((size_t)i * d.c + c) * hw;
+            const float *xp = x + off, *yp = y + off, *gp = dy + off;
+            float sg = 0, sgx = 0;
+            if (relu) {
+#pragma omp simd reduction(+ : sg, sgx)
+                for (int j = 0; j < hw; j++) {
+                    float g = yp[j] > 0 ? gp[j] : 0;
+                    sg += g;
+                    sgx += g * (xp[j] - mean);
+                }
+                if (dresidual) {
+                    float *rp = dresidual + off;
+#pragma omp simd
+                    for (int j = 0; j < hw; j++)
+                        rp[j] = yp[j] > 0 ? gp[j] : 0;
+                }
+            } else {
+#pragma omp simd reduction(+ : sg, sgx)
+                for (int j = 0; j < hw; j++) {
+                    sg += gp[j];
+                    sgx += gp[j] * (xp[j] - mean);
+                }
+                if (dresidual) {
+                    float *rp = dresidual + off;
+                    for (int j = 0; j < hw; j++)
+                        rp[j] = gp[j];
+                }
+            }
+            sum_g += sg;
+            sum_gx += sgx;
+        }
+        dbeta[c] = (float)sum_g;
+        dgamma[c] = (float)(sum_gx * invstd);
+        /* dx = gamma*invstd * (g - sum_g/count - (x-mean)*invstd^2 * sum_gx/count) */
+        const float k = gamma[c] * invstd;
+        const float mg = (float)(sum_g / count);
+        const float mx = (float)(sum_gx / count * invstd * invstd);
+        for (int i = 0; i < d.n; i++) {
+            size_t off = ((size_t)i * d.c + c) * hw;
+            const float *xp = x + off, *yp = y + off, *gp = dy + off;
+            float *dp = dx + off;
+            if (relu) {
+#pragma omp simd
+                for (int j = 0; j < hw; j++) {
+                    float g = yp[j] > 0 ? gp[j] : 0;
+                    dp[j] = k * (g - mg - (xp[j] - mean) * mx);
+                }
+            } else {
+#pragma omp simd
+                for (int j = 0; j < hw; j++)
+                    dp[j] = k * (gp[j] - mg - (xp[j] - mean) * mx);
+            }
+        }
+    }
+}

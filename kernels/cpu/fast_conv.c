@@ -1,0 +1,177 @@
+/* Convolutions as im2col + GEMM (fast.h), any kernel/stride/pad; the
+ * reference is kernels/cpu/ref_conv.c.
+ *
+ * For one image, col[(c*k + kh)*k + kw][oh*OW + ow] = x[c][oh*s-p+kh][ow*s-p+kw]
+ * (0 in the padding) turns the convolution into products with the weights
+ * seen as a [Cout][Cin*k*k] matrix:
+ *   forward          y  = W   * col            (NN, M = Cout,     K = Cin*k*k)
+ *   backward data    dcol = W^T * dy, dx = col2im(dcol)  (NN, A transposed)
+ *   backward filter  dW += dy * col^T          (NT, K = OH*OW, the image's pixels)
+ *
+ * Images are independent, so forward and backward data split the batch over
+ * the threads (static). The filter gradient is a sum over images: each fixed
+ * chunk of CHUNK images is summed into its own partial in image order, then the
+ * partials are added in chunk order, so the result is the same bits for any
+ * number of threads. */
+#include "fast.h"
+
+#include <omp.h>
+#include <string.h>
+
+enum { CHUNK = 8 };   /* images per partial filter gradient */
+
+/* Range [*lo, *hi) of output columns whose input column ow*s - p + kw is inside [0, w). */
+static void valid_cols(int w, int ow_n, int s, int p, int kw, int *lo, int *hi)
+{
+    int first = p - kw;                       /* ow*s >= first */
+    int l = first <= 0 ? 0 : (first + s - 1) / s;
+    int last = w - 1 + p - kw;                /* ow*s <= last */
+    int h = last < 0 ? 0 : last / s + 1;
+    if (h > ow_n)
+        h = ow_n;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+static void im2col(const RnConvDims *d, const float *x, float *col)
+{
+    const int k = d->kernel, s = d->stride, p = d->pad;
+    const int H = d->in_h, W = d->in_w, OH = d->out_h, OW = d->out_w;
+    for (int c = 0; c < d->in_c; c++)
+        for (int kh = 0; kh < k; kh++)
+            for (int kw = 0; kw < k; kw++) {
+                float *dst = col + (size_t)((c * k + kh) * k + kw) * OH * OW;
+                int lo, hi;
+                valid_cols(W, OW, s, p, kw, &lo, &hi);
+                for (int oh = 0; oh < OH; oh++) {
+                    float *row = dst + oh * OW;
+                    int ih = oh * s - p + kh;
+                    if (ih < 0 || ih >= H) {
+                        memset(row, 0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    const float *src = x + ((size_t)c * H + ih) * W - p + kw;
+                    for (int ow = 0; ow < lo; ow++)
+                        row[ow] = 0;
+                    if (s == 1)
+                        memcpy(row + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int ow = lo; ow < hi; ow++)
+                            row[ow] = src[ow * s];
+                    for (int ow = hi; ow < OW; ow++)
+                        row[ow] = 0;
+                }
+            }
+}
+
+/* dx (one image, zeroed by the caller) += the scatter of col back to pixels. */
+static void col2im_add(const RnConvDims *d, const float *col, float *dx)
+{
+    const int k = d->kernel, s = d->stride, p = d->pad;
+    const int H = d->in_h, W = d->in_w, OH = d->out_h, OW = d->out_w;
+    for (int c = 0; c < d->in_c; c++)
+        for (int kh = 0; kh < k; kh++)
+            for (int kw = 0; kw < k; kw++) {
+                const float *srcc = col + (size_t)((c * k + kh) * k + kw) * OH * OW;
+                int lo, hi;
+                valid_cols(W, OW, s, p, kw, &lo, &hi);
+                for (int oh = 0; oh < OH; oh++) {
+                    int ih = oh * s - p + kh;
+                    if (ih < 0 || ih >= H)
+                        continue;
+                    const float *row = srcc + oh * OW;
+                    float *dst = dx + ((size_t)c * H + ih) * W - p + kw;
+                    if (s == 1)
+                        for (int ow = lo; ow < hi; ow++)
+                            dst[ow] += row[ow];
+                    else
+                        for (int ow = lo; ow < hi; ow++)
+                            dst[ow * s] += row[ow];
+                }
+            }
+}
+
+static size_t col_floats(const RnConvDims *d)
+{
+    return (size_t)d->in_c * d->kernel * d->kernel * d->out_h * d->out_w;
+}
+
+void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y)
+{
+    const int threads = rn_fast_threads(be);
+    const size_t cols = col_floats(d), in_img = (size_t)d->in_c * d->in_h * d->in_w;
+    const size_t out_hw = (size_t)d->out_h * d->out_w;
+    const int ckk = d->in_c * d->kernel * d->kernel;
+    float *ws = rn_fast_workspace(cols * (size_t)threads);
+#pragma omp parallel num_threads(threads)
+    {
+        float *col = ws + cols * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int i = 0; i < d->n; i++) {
+            im2col(d, x + i * in_img, col);
+            rn_fast_gemm_nn(d->out_c, (int)out_hw, ckk, w, ckk, 1, col, (ptrdiff_t)out_hw,
+                            y + i * d->out_c * out_hw, (ptrdiff_t)out_hw, 0);
+        }
+    }
+}
+
+void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx)
+{
+    const int threads = rn_fast_threads(be);
+    const size_t cols = col_floats(d), in_img = (size_t)d->in_c * d->in_h * d->in_w;
+    const size_t out_hw = (size_t)d->out_h * d->out_w;
+    const int ckk = d->in_c * d->kernel * d->kernel;
+    float *ws = rn_fast_workspace(cols * (size_t)threads);
+#pragma omp parallel num_threads(threads)
+    {
+        float *dcol = ws + cols * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int i = 0; i < d->n; i++) {
+            /* dcol[r][q] = sum_o W[o][r] dy[o][q]: A = W^T, element (r,o) at w[o*ckk + r] */
+            rn_fast_gemm_nn(ckk, (int)out_hw, d->out_c, w, 1, ckk, dy + i * d->out_c * out_hw,
+                            (ptrdiff_t)out_hw, dcol, (ptrdiff_t)out_hw, 0);
+            memset(dx + i * in_img, 0, in_img * sizeof(float));
+            col2im_add(d, dcol, dx + i * in_img);
+        }
+    }
+}
+
+void rn_fast_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x, const float *dy, float *dw)
+{
+    const int threads = rn_fast_threads(be);
+    const size_t cols = col_floats(d), in_img = (size_t)d->in_c * d->in_h * d->in_w;
+    const size_t out_hw = (size_t)d->out_h * d->out_w;
+    const int ckk = d->in_c * d->kernel * d->kernel;
+    const size_t wsize = (size_t)d->out_c * ckk;
+    const int chunks = (d->n + CHUNK - 1) / CHUNK;
+    float *ws = rn_fast_workspace(cols * (size_t)threads + wsize * (size_t)chunks);
+    float *partial = ws + cols * (size_t)threads;
+    if (chunks == 0) {
+        memset(dw, 0, wsize * sizeof(float));
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        float *col = ws + cols * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int ch = 0; ch < chunks; ch++) {
+            int end = (ch + 1) * CHUNK < d->n ? (ch + 1) * CHUNK : d->n;
+            for (int i = ch * CHUNK; i < end; i++) {
+                im2col(d, x + i * in_img, col);
+                rn_fast_gemm_nt(d->out_c, ckk, (int)out_hw, dy + i * d->out_c * out_hw,
+                                (ptrdiff_t)out_hw, col, (ptrdiff_t)out_hw, partial + ch * wsize, ckk,
+                                i > ch * CHUNK);
+            }
+        }
+        /* dw = partial[0] + partial[1] + ... in chunk order, element by element */
+#pragma omp for schedule(static)
+        for (size_t e = 0; e < wsize; e++) {
+            float s = partial[e];
+            for (int ch = 1; ch < chunks; ch++)
+                s += partial[ch * wsize + e];
+            dw[e] = s;
+        }
+    }
+}

@@ -1,0 +1,438 @@
+/* The CPU fast paths (kernels/cpu/fast_*.c) against plain double-precision
+ * oracles written here, at every shape the nets use (batch 128) and odd ones
+ * (batch 1, 80), plus bitwise equality across thread counts.
+ *
+ * Tolerances. The fast ops sum in fp32 in a blocked order. For a sum of terms
+ * t_1..t_K computed as chains of at most L sequential fp32 additions (or FMAs),
+ * the rounding error is at most about L*u*S with u = 2^-24 and S = sum |t_k|
+ * (Higham, "Accuracy and Stability of Numerical Algorithms", 3.1). The oracle
+ * computes the exact value and S in double, and each op states its L:
+ *   forward          L = Cin*k*k      (one FMA chain over the im2col row)
+ *   backward data    L = Cout + k*k   (FMA chain over Cout, then col2im adds)
+ *   backward filter  L = pixels/16 + 4 + 8 + chunks  (16-lane chains, lane sum,
+ *                                     8 images per chunk, chunks in order)
+ * The check is |fast - exact| <= (L + 2) * u * S: rigorous, so a failure is a
+ * bug, not noise. Against the reference op (kernels/cpu/ref_conv.c, whose chains
+ * are Cin*k*k, Cout*k*k, and one output row in float then double) the bound is
+ * the sum of both: |fast - ref| <= (L + L_ref + 4) * u * S. Batch norm: statistics are summed in float per plane and in
+ * double over planes; outputs are checked with atol = rtol = 1e-4 on O(1) data
+ * (the error of mean and invstd, ~ (hw/16 + 16) u relative, times |xhat| <= ~5,
+ * stays below 1e-5; 1e-4 leaves room for the compiler's SIMD order); the same
+ * tolerance against the reference op (kernels/cpu/ref_bn.c). */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_backend.h"
+#include "cpu/fast.h"
+#include "test.h"
+
+static const double U = 1.0 / 16777216.0;   /* 2^-24, fp32 unit roundoff */
+static RnBackend *ref;                        /* the plain reference backend */
+
+/* counts |a - b| > bound; keeps the worst ratio */
+static void vs(double a, double b, double bound, int *bad, double *worst)
+{
+    double r = fabs(a - b) / (bound + 1e-30);
+    if (!(r <= 1))
+        (*bad)++;
+    if (r > *worst || r != r)
+        *worst = r;
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float urand(void)   /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / 8388608.0) - 1.0);
+}
+static float *rand_buf(size_t n, float scale, float offset)
+{
+    float *p = malloc(n * sizeof(float) + 64);
+    for (size_t i = 0; i < n; i++)
+        p[i] = urand() * scale + offset;
+    return p;
+}
+
+static RnConvDims conv_dims(int n, int in_c, int hw, int out_c, int k, int stride)
+{
+    int pad = k / 2, out_hw = (hw + 2 * pad - k) / stride + 1;
+    return (RnConvDims){n, in_c, hw, hw, out_c, out_hw, out_hw, k, stride, pad};
+}
+static size_t in_size(const RnConvDims *d) { return (size_t)d->n * d->in_c * d->in_h * d->in_w; }
+static size_t out_size(const RnConvDims *d) { return (size_t)d->n * d->out_c * d->out_h * d->out_w; }
+static size_t w_size(const RnConvDims *d) { return (size_t)d->out_c * d->in_c * d->kernel * d->kernel; }
+
+/* x value at (n, c, ih, iw), 0 in the padding */
+static double xat(const RnConvDims *d, const float *x, int n, int c, int ih, int iw)
+{
+    if (ih < 0 || ih >= d->in_h || iw < 0 || iw >= d->in_w)
+        return 0;
+    return x[(((size_t)n * d->in_c + c) * d->in_h + ih) * d->in_w + iw];
+}
+
+static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
+{
+    RnConvDims d = conv_dims(n, in_c, hw, out_c, k, stride);
+    const int k2 = k * k, ohw = d.out_h * d.out_w;
+    float *x = rand_buf(in_size(&d), 1, 0), *w = rand_buf(w_size(&d), 0.2f, 0);
+    float *dy = rand_buf(out_size(&d), 1, 0);
+    float *y = rand_buf(out_size(&d), 1, 0), *dx = rand_buf(in_size(&d), 1, 0);
+    float *dw = rand_buf(w_size(&d), 1, 0);
+    rn_fast_conv_fwd(NULL, &d, x, w, y);
+    rn_fast_conv_bwd_data(NULL, &d, dy, w, dx);
+    rn_fast_conv_bwd_filter(NULL, &d, x, dy, dw);
+    float *yr = malloc(out_size(&d) * sizeof(float)), *dxr = malloc(in_size(&d) * sizeof(float));
+    float *dwr = malloc(w_size(&d) * sizeof(float));
+    ref->conv_fwd(ref, &d, x, w, yr);
+    ref->conv_bwd_data(ref, &d, dy, w, dxr);
+    ref->conv_bwd_filter(ref, &d, x, dy, dwr);
+    int bad_ref = 0;
+    double worst_ref = 0;
+
+    /* images checked: first, middle, last (each image is computed independently) */
+    int imgs[3] = {0, n / 2, n - 1};
+    double worst_fwd = 0, worst_bd = 0, worst_bf = 0;   /* max error / tolerance */
+    int bad_fwd = 0, bad_bd = 0, bad_bf = 0;
+    double L = in_c * k2;
+    for (int t = 0; t < 3; t++) {
+        int i = imgs[t];
+        for (int o = 0; o < out_c; o++)
+            for (int oh = 0; oh < d.out_h; oh++)
+                for (int ow = 0; ow < d.out_w; ow++) {
+                    double s = 0, sa = 0;
+                    for (int c = 0; c < in_c; c++)
+                        for (int kh = 0; kh < k; kh++)
+                            for (int kw = 0; kw < k; kw++) {
+                                double t2 = w[((size_t)o * in_c + c) * k2 + kh * k + kw] *
+                                            xat(&d, x, i, c, oh * stride - d.pad + kh, ow * stride - d.pad + kw);
+                                s += t2;
+                                sa += fabs(t2);
+                            }
+                    size_t at = (((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow;
+                    double got = y[at];
+                    vs(got, yr[at], (L + L + 4) * U * sa, &bad_ref, &worst_ref);
+                    double r = fabs(got - s) / ((L + 2) * U * sa + 1e-30);
+                    if (!(r <= 1))
+                        bad_fwd++;
+                    if (r > worst_fwd)
+                        worst_fwd = r;
+                }
+    }
+    CHECK(!bad_fwd, "conv fwd n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", n, in_c, out_c, hw,
+          hw, k, stride, worst_fwd);
+
+    /* backward data: dx[c][ih][iw] = sum over (o, kh, kw) with ih = oh*s - p + kh, iw likewise */
+    L = out_c + k2;
+    size_t img_in = (size_t)in_c * hw * hw;
+    double *ex = malloc(img_in * sizeof(double)), *exa = malloc(img_in * sizeof(double));
+    for (int t = 0; t < 3; t++) {
+        int i = imgs[t];
+        memset(ex, 0, img_in * sizeof(double));
+        memset(exa, 0, img_in * sizeof(double));
+        for (int o = 0; o < out_c; o++)
+            for (int oh = 0; oh < d.out_h; oh++)
+                for (int ow = 0; ow < d.out_w; ow++) {
+                    double g = dy[(((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow];
+                    for (int c = 0; c < in_c; c++)
+                        for (int kh = 0; kh < k; kh++)
+                            for (int kw = 0; kw < k; kw++) {
+                                int ih = oh * stride - d.pad + kh, iw = ow * stride - d.pad + kw;
+                                if (ih < 0 || ih >= hw || iw < 0 || iw >= hw)
+                                    continue;
+                                double t2 = g * w[((size_t)o * in_c + c) * k2 + kh * k + kw];
+                                ex[((size_t)c * hw + ih) * hw + iw] += t2;
+                                exa[((size_t)c * hw + ih) * hw + iw] += fabs(t2);
+                            }
+                }
+        for (size_t e = 0; e < img_in; e++) {
+            vs(dx[i * img_in + e], dxr[i * img_in + e], (L + out_c * k2 + 4) * U * exa[e], &bad_ref, &worst_ref);
+            double r = fabs(dx[i * img_in + e] - ex[e]) / ((L + 2) * U * exa[e] + 1e-30);
+            if (!(r <= 1))
+                bad_bd++;
+            if (r > worst_bd)
+                worst_bd = r;
+        }
+    }
+    free(ex);
+    free(exa);
+    CHECK(!bad_bd, "conv bwd data n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", n, in_c, out_c, hw,
+          hw, k, stride, worst_bd);
+
+    /* backward filter over the whole batch, at a sample of weights (every 7th, to keep the test fast) */
+    int chunks = (n + 7) / 8;
+    L = (ohw + 15) / 16 + 4 + 8 + chunks;
+    for (size_t e = 0; e < w_size(&d); e += 7) {
+        int o = (int)(e / ((size_t)in_c * k2)), c = (int)(e / k2 % in_c), kh = (int)(e % k2) / k,
+            kw = (int)(e % k);
+        double s = 0, sa = 0;
+        for (int i = 0; i < n; i++)
+            for (int oh = 0; oh < d.out_h; oh++)
+                for (int ow = 0; ow < d.out_w; ow++) {
+                    double t2 = dy[(((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow] *
+                                xat(&d, x, i, c, oh * stride - d.pad + kh, ow * stride - d.pad + kw);
+                    s += t2;
+                    sa += fabs(t2);
+                }
+        vs(dw[e], dwr[e], (L + d.out_w + 1 + 4) * U * sa, &bad_ref, &worst_ref);
+        double r = fabs(dw[e] - s) / ((L + 2) * U * sa + 1e-30);
+        if (!(r <= 1))
+            bad_bf++;
+        if (r > worst_bf)
+            worst_bf = r;
+    }
+    CHECK(!bad_bf, "conv bwd filter n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", n, in_c, out_c,
+          hw, hw, k, stride, worst_bf);
+
+    CHECK(!bad_ref, "conv n=%d %d->%d %dx%d k%d s%d: fwd, bwd data, bwd filter agree with ref_conv.c, "
+          "worst %.3f of bound", n, in_c, out_c, hw, hw, k, stride, worst_ref);
+    free(yr); free(dxr); free(dwr);
+
+    /* same bits with 1, 2 and 3 threads */
+    float *y2 = malloc(out_size(&d) * sizeof(float)), *dx2 = malloc(in_size(&d) * sizeof(float));
+    float *dw2 = malloc(w_size(&d) * sizeof(float));
+    int same = 1, saved = omp_get_max_threads();
+    for (int th = 1; th <= 3; th++) {
+        omp_set_num_threads(th);
+        rn_fast_conv_fwd(NULL, &d, x, w, y2);
+        rn_fast_conv_bwd_data(NULL, &d, dy, w, dx2);
+        rn_fast_conv_bwd_filter(NULL, &d, x, dy, dw2);
+        same &= !memcmp(y, y2, out_size(&d) * sizeof(float)) && !memcmp(dx, dx2, in_size(&d) * sizeof(float)) &&
+                !memcmp(dw, dw2, w_size(&d) * sizeof(float));
+    }
+    omp_set_num_threads(saved);
+    CHECK(same, "conv n=%d %d->%d %dx%d k%d s%d: bitwise equal with 1, 2, 3 threads", n, in_c, out_c, hw, hw,
+          k, stride);
+    free(y2); free(dx2); free(dw2);
+    free(x); free(w); free(dy); free(y); free(dx); free(dw);
+}
+
+/* ------------------------------------------------------------------ batch norm */
+
+typedef struct { double mean, var; } Stats;
+static Stats chan_stats(RnDims d, const float *x, int c)
+{
+    int hw = d.h * d.w;
+    double s = 0, q = 0, cnt = (double)d.n * hw;
+    for (int i = 0; i < d.n; i++)
+        for (int j = 0; j < hw; j++)
+            s += x[((size_t)i * d.c + c) * hw + j];
+    double m = s / cnt;
+    for (int i = 0; i < d.n; i++)
+        for (int j = 0; j < hw; j++) {
+            double v = x[((size_t)i * d.c + c) * hw + j] - m;
+            q += v * v;
+        }
+    return (Stats){m, q / cnt};
+}
+
+static int close_all(const float *got, const double *want, size_t n, double tol, double *worst)
+{
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]) / (tol * (1 + fabs(want[i])));
+        if (!(e <= 1))
+            ok = 0;
+        if (e > *worst || e != e)
+            *worst = e;
+    }
+    return ok;
+}
+
+static void check_bn(int n, int c, int hw, int with_res, int relu)
+{
+    RnDims d = {n, c, hw, hw};
+    size_t sz = (size_t)n * c * hw * hw, plane = (size_t)hw * hw;
+    const float eps = 1e-5f, mom = 0.1f;
+    float *x = rand_buf(sz, 2, 0.5f), *res = with_res ? rand_buf(sz, 1, 0) : NULL, *dy = rand_buf(sz, 1, 0);
+    float *gamma = rand_buf(c, 0.5f, 1), *beta = rand_buf(c, 0.5f, 0);
+    float *rm = rand_buf(c, 0.1f, 0), *rv = rand_buf(c, 0.1f, 1);
+    float *rm0 = malloc(c * sizeof(float)), *rv0 = malloc(c * sizeof(float));
+    memcpy(rm0, rm, c * sizeof(float));
+    memcpy(rv0, rv, c * sizeof(float));
+    float *sm = malloc(c * sizeof(float)), *si = malloc(c * sizeof(float)), *y = malloc(sz * sizeof(float));
+    float *dx = malloc(sz * sizeof(float)), *dres = malloc(sz * sizeof(float));
+    float *dg = malloc(c * sizeof(float)), *db = malloc(c * sizeof(float));
+    rn_fast_bn_fwd_train(NULL, d, x, gamma, beta, res, relu, mom, eps, rm, rv, sm, si, y);
+    rn_fast_bn_bwd(NULL, d, x, y, dy, gamma, sm, si, relu, dx, dg, db, with_res ? dres : NULL);
+
+    double *wy = malloc(sz * sizeof(double)), *wdx = malloc(sz * sizeof(double));
+    double *wdres = malloc(sz * sizeof(double)), *wc[6];
+    for (int k = 0; k < 6; k++)
+        wc[k] = malloc(c * sizeof(double));   /* mean invstd rm rv dgamma dbeta */
+    double cnt = (double)n * plane;
+    for (int ch = 0; ch < c; ch++) {
+        Stats st = chan_stats(d, x, ch);
+        double is = 1 / sqrt(st.var + eps);
+        wc[0][ch] = st.mean;
+        wc[1][ch] = is;
+        wc[2][ch] = (1 - mom) * rm0[ch] + mom * st.mean;
+        wc[3][ch] = (1 - mom) * rv0[ch] + mom * st.var * cnt / (cnt - 1);
+        double sg = 0, sgx = 0;
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < plane; j++) {
+                size_t o = ((size_t)i * c + ch) * plane + j;
+                double v = (x[o] - st.mean) * is * gamma[ch] + beta[ch] + (res ? res[o] : 0);
+                if (relu && v < 0)
+                    v = 0;
+                wy[o] = v;
+                /* the mask comes from the fast output (a value within rounding of 0 may go either way) */
+                double g = relu && !(y[o] > 0) ? 0 : dy[o];
+                wdres[o] = g;
+                sg += g;
+                sgx += g * (x[o] - st.mean) * is;
+            }
+        wc[4][ch] = sgx;
+        wc[5][ch] = sg;
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < plane; j++) {
+                size_t o = ((size_t)i * c + ch) * plane + j;
+                double g = wdres[o], xh = (x[o] - st.mean) * is;
+                wdx[o] = gamma[ch] * is * (g - sg / cnt - xh * sgx / cnt);
+            }
+    }
+    double wst = 0;
+    int ok = close_all(y, wy, sz, 1e-4, &wst) && close_all(sm, wc[0], c, 1e-4, &wst) &&
+             close_all(si, wc[1], c, 1e-4, &wst) && close_all(rm, wc[2], c, 1e-4, &wst) &&
+             close_all(rv, wc[3], c, 1e-4, &wst);
+    CHECK(ok, "bn fwd train n=%d c=%d %dx%d res=%d relu=%d: worst %.3f of tolerance", n, c, hw, hw, with_res,
+          relu, wst);
+    wst = 0;
+    /* dgamma, dbeta are sums of n*hw O(1) terms: relative to sqrt of the count */
+    ok = close_all(dx, wdx, sz, 1e-4, &wst) &&
+         (!with_res || close_all(dres, wdres, sz, 1e-6, &wst));
+    double wst2 = 0;
+    int ok2 = 1;
+    for (int ch = 0; ch < c; ch++) {
+        double e1 = fabs(dg[ch] - wc[4][ch]) / (1e-4 * sqrt(cnt)), e2 = fabs(db[ch] - wc[5][ch]) / (1e-4 * sqrt(cnt));
+        if (!(e1 <= 1 && e2 <= 1))
+            ok2 = 0;
+        wst2 = fmax(wst2, fmax(e1, e2));
+    }
+    CHECK(ok && ok2, "bn bwd n=%d c=%d %dx%d res=%d relu=%d: worst %.3f / %.3f of tolerance", n, c, hw, hw,
+          with_res, relu, wst, wst2);
+
+    /* against the reference op, same inputs */
+    {
+        float *rmr = malloc(c * sizeof(float)), *rvr = malloc(c * sizeof(float)), *smr = malloc(c * sizeof(float));
+        float *sir = malloc(c * sizeof(float)), *yr = malloc(sz * sizeof(float)), *dxr = malloc(sz * sizeof(float));
+        float *dgr = malloc(c * sizeof(float)), *dbr = malloc(c * sizeof(float));
+        memcpy(rmr, rm0, c * sizeof(float));
+        memcpy(rvr, rv0, c * sizeof(float));
+        ref->bn_fwd_train(ref, d, x, gamma, beta, res, relu, mom, eps, rmr, rvr, smr, sir, yr);
+        /* the same y for the ReLU mask, so a value within rounding of 0 cannot flip a gradient */
+        ref->bn_bwd(ref, d, x, y, dy, gamma, sm, si, relu, dxr, dgr, dbr, NULL);
+        int bad = 0;
+        double w1 = 0;
+        for (size_t i = 0; i < sz; i++) {
+            vs(y[i], yr[i], 1e-4 * (1 + fabs(yr[i])), &bad, &w1);
+            vs(dx[i], dxr[i], 1e-4 * (1 + fabs(dxr[i])), &bad, &w1);
+        }
+        for (int ch = 0; ch < c; ch++) {
+            vs(sm[ch], smr[ch], 1e-4 * (1 + fabs(smr[ch])), &bad, &w1);
+            vs(si[ch], sir[ch], 1e-4 * (1 + fabs(sir[ch])), &bad, &w1);
+            vs(rm[ch], rmr[ch], 1e-4 * (1 + fabs(rmr[ch])), &bad, &w1);
+            vs(rv[ch], rvr[ch], 1e-4 * (1 + fabs(rvr[ch])), &bad, &w1);
+            vs(dg[ch], dgr[ch], 1e-4 * sqrt(cnt), &bad, &w1);
+            vs(db[ch], dbr[ch], 1e-4 * sqrt(cnt), &bad, &w1);
+        }
+        CHECK(!bad, "bn n=%d c=%d %dx%d res=%d relu=%d: fwd train and bwd agree with ref_bn.c, worst %.3f of "
+              "tolerance", n, c, hw, hw, with_res, relu, w1);
+        float *ye = malloc(sz * sizeof(float)), *yer = malloc(sz * sizeof(float));
+        rn_fast_bn_fwd_eval(NULL, d, x, gamma, beta, res, relu, rm0, rv0, eps, ye);
+        ref->bn_fwd_eval(ref, d, x, gamma, beta, res, relu, rm0, rv0, eps, yer);
+        bad = 0;
+        w1 = 0;
+        for (size_t i = 0; i < sz; i++)
+            vs(ye[i], yer[i], 1e-5 * (1 + fabs(yer[i])), &bad, &w1);
+        CHECK(!bad, "bn eval n=%d c=%d %dx%d res=%d relu=%d: agrees with ref_bn.c, worst %.3f of tolerance", n, c,
+              hw, hw, with_res, relu, w1);
+        free(rmr); free(rvr); free(smr); free(sir); free(yr); free(dxr); free(dgr); free(dbr); free(ye); free(yer);
+    }
+
+    /* eval: running statistics normalise */
+    float *ye = malloc(sz * sizeof(float));
+    rn_fast_bn_fwd_eval(NULL, d, x, gamma, beta, res, relu, rm0, rv0, eps, ye);
+    for (int ch = 0; ch < c; ch++) {
+        double is = 1 / sqrt(rv0[ch] + (double)eps);
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < plane; j++) {
+                size_t o = ((size_t)i * c + ch) * plane + j;
+                double v = (x[o] - rm0[ch]) * is * gamma[ch] + beta[ch] + (res ? res[o] : 0);
+                wy[o] = relu && v < 0 ? 0 : v;
+            }
+    }
+    wst = 0;
+    CHECK(close_all(ye, wy, sz, 1e-5, &wst), "bn fwd eval n=%d c=%d %dx%d res=%d relu=%d: worst %.3f of tolerance",
+          n, c, hw, hw, with_res, relu, wst);
+
+    /* bitwise the same with 1, 2, 3 threads */
+    float *y2 = malloc(sz * sizeof(float)), *dx2 = malloc(sz * sizeof(float)), *dg2 = malloc(c * sizeof(float));
+    float *db2 = malloc(c * sizeof(float)), *sm2 = malloc(c * sizeof(float)), *si2 = malloc(c * sizeof(float));
+    int same = 1, saved = omp_get_max_threads();
+    for (int th = 1; th <= 3; th++) {
+        omp_set_num_threads(th);
+        memcpy(rm, rm0, c * sizeof(float));
+        memcpy(rv, rv0, c * sizeof(float));
+        rn_fast_bn_fwd_train(NULL, d, x, gamma, beta, res, relu, mom, eps, rm, rv, sm2, si2, y2);
+        rn_fast_bn_bwd(NULL, d, x, y2, dy, gamma, sm2, si2, relu, dx2, dg2, db2, NULL);
+        same &= !memcmp(y, y2, sz * 4) && !memcmp(dx, dx2, sz * 4) && !memcmp(dg, dg2, c * 4) &&
+                !memcmp(db, db2, c * 4) && !memcmp(sm, sm2, c * 4) && !memcmp(si, si2, c * 4);
+    }
+    omp_set_num_threads(saved);
+    CHECK(same, "bn n=%d c=%d %dx%d: bitwise equal with 1, 2, 3 threads", n, c, hw, hw);
+
+    free(y2); free(dx2); free(dg2); free(db2); free(sm2); free(si2); free(ye);
+    for (int k = 0; k < 6; k++)
+        free(wc[k]);
+    free(wy); free(wdx); free(wdres);
+    free(x); free(res); free(dy); free(gamma); free(beta); free(rm); free(rv); free(rm0); free(rv0);
+    free(sm); free(si); free(y); free(dx); free(dres); free(dg); free(db);
+}
+
+int main(void)
+{
+    ref = rn_cpu_backend_create(&(RnBackendOptions){.device = "cpu", .threads = 2, .reference = 1});
+    /* a NaN reaching the ReLU stays NaN (divergence must show in the loss), as in the reference */
+    {
+        RnDims d1 = {1, 1, 1, 16};
+        float xs[16], ys[16], g = 1, b = 0, m = 0, v = 1;
+        for (int i = 0; i < 16; i++)
+            xs[i] = i == 3 ? NAN : (float)i - 8;
+        rn_fast_bn_fwd_eval(NULL, d1, xs, &g, &b, NULL, 1, &m, &v, 1e-5f, ys);
+        CHECK(isnan(ys[3]) && ys[0] == 0 && ys[15] > 6, "bn eval + ReLU keeps a NaN, zeroes negatives");
+    }
+    /* every convolution of the nets at batch 128: stem, the three stages, the
+     * two stride-2 transitions, and option B's 1x1 stride-2 projections */
+    check_conv(128, 3, 32, 16, 3, 1);
+    check_conv(128, 16, 32, 16, 3, 1);
+    check_conv(128, 16, 32, 32, 3, 2);
+    check_conv(128, 32, 16, 32, 3, 1);
+    check_conv(128, 32, 16, 64, 3, 2);
+    check_conv(128, 64, 8, 64, 3, 1);
+    check_conv(128, 16, 32, 32, 1, 2);
+    check_conv(128, 32, 16, 64, 1, 2);
+    /* odd batches (the last batch of an epoch is 80) and shapes off the vector width */
+    check_conv(1, 16, 32, 16, 3, 1);
+    check_conv(80, 32, 16, 64, 3, 2);
+    check_conv(80, 64, 8, 64, 3, 1);
+    check_conv(3, 5, 7, 6, 3, 1);
+    check_conv(2, 7, 9, 3, 3, 2);
+
+    int shapes[3][2] = {{16, 32}, {32, 16}, {64, 8}};
+    for (int s = 0; s < 3; s++) {
+        check_bn(128, shapes[s][0], shapes[s][1], 0, 1);
+        check_bn(128, shapes[s][0], shapes[s][1], 1, 1);
+    }
+    check_bn(128, 64, 8, 0, 0);
+    check_bn(1, 16, 32, 1, 1);
+    check_bn(80, 32, 16, 1, 1);
+    check_bn(3, 5, 7, 0, 1);
+    rn_fast_workspace_free();
+    ref->destroy(ref);
+    return test_done();
+}
