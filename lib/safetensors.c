@@ -248,10 +248,10 @@ void rn_st_write(const char *path, const RnStOutTensor *tensors, int ntensors, c
     for (int i = 0; i < ntensors; i++) {
         const RnStOutTensor *t = &tensors[i];
         size_t bytes = out_numel(t) * rn_st_dtype_size(t->dtype);
-        cJSON *e = cJSON_AddObjectToObject(root, t->name);
-        cJSON *shape = e ? cJSON_AddArrayToObject(e, "shape") : NULL;
-        cJSON *offs = NULL;
-        int ok = e && cJSON_AddStringToObject(e, "dtype", rn_st_dtype_name(t->dtype)) && shape;
+        /* keys in the conventional order: dtype, shape, data_offsets */
+        cJSON *e = cJSON_AddObjectToObject(root, t->name), *shape = NULL, *offs = NULL;
+        int ok = e && cJSON_AddStringToObject(e, "dtype", rn_st_dtype_name(t->dtype)) &&
+                 (shape = cJSON_AddArrayToObject(e, "shape")) != NULL;
         for (int d = 0; ok && d < t->ndim; d++)
             ok = cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
         if (ok)

@@ -6,6 +6,7 @@
 #include "opts.h"
 #include "weights.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,7 +14,7 @@
 int main(int argc, char **argv)
 {
     const char *arch_s = NULL, *shortcut_s = "A", *output = NULL;
-    int depth = 0, classes = 10, summary = 0;
+    int depth = INT_MIN, classes = 10, summary = 0;   /* INT_MIN: not given */
     uint64_t seed = 1;
     const RnOpt opts[] = {
         {"arch", 'a', RN_OPT_STR, &arch_s, "ARCH", "plain or resnet (required)"},
@@ -49,7 +50,7 @@ int main(int argc, char **argv)
         rn_usage_error("--arch is required: plain or resnet");
     if (!rn_arch_parse(arch_s, &cfg.arch))
         rn_usage_error("--arch must be plain or resnet, not '%s'", arch_s);
-    if (!depth)
+    if (depth == INT_MIN)
         rn_usage_error("--depth is required: 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...)");
     cfg.depth = depth;
     if (strcmp(shortcut_s, "A") == 0 || strcmp(shortcut_s, "a") == 0)
