@@ -740,9 +740,28 @@ static void test_eval(void)
     free(e.layer_std);
 }
 
-int main(void)
+/* "test_formats --read-weights FILE": the reader as a command, for
+ * tests/weights.bats (no tool of this module reads weights). Prints one line
+ * describing the file, or dies as any tool would. */
+static int read_weights_command(const char *path)
+{
+    RnWeights w;
+    RnTrainState s;
+    rn_weights_read(path, &w, &s);
+    char label[32];
+    rn_net_label(&w.net.cfg, label, sizeof label);
+    printf("%s %zu parameters, seed %llu, epoch %d, %s\n", label, w.net.nparams, (unsigned long long)w.seed, w.epoch,
+           s.present ? "checkpoint" : "weights");
+    rn_weights_free(&w);
+    rn_train_state_free(&s);
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     rn_set_prog("test_formats");
+    if (argc == 3 && strcmp(argv[1], "--read-weights") == 0)
+        return read_weights_command(argv[2]);
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(dir, sizeof dir, "%s/test_formats.XXXXXX", base);
     if (!mkdtemp(dir)) {
