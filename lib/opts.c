@@ -83,7 +83,10 @@ static void store(const RnOpt *o, const char *value)
 int rn_parse_options(int argc, char **argv, const RnOpt *opts, const RnOptInfo *info)
 {
     rn_set_prog(argv[0]);
-    char **positional = rn_xmalloc(sizeof(char *) * (size_t)(argc + 1));
+    /* file-static so the buffer stays reachable if a usage error exits mid-parse
+     * (LeakSanitizer would otherwise report it) */
+    static char **positional;
+    positional = rn_xmalloc(sizeof(char *) * (size_t)(argc + 1));
     int npos = 0, i = 1;
     for (; i < argc; i++) {
         char *a = argv[i];
@@ -156,5 +159,6 @@ int rn_parse_options(int argc, char **argv, const RnOpt *opts, const RnOptInfo *
     for (int k = 0; k < npos; k++)
         argv[first + k] = positional[k];
     free(positional);
+    positional = NULL;
     return first;
 }
