@@ -80,8 +80,9 @@ void cpu_ref_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *
 
         save_mean[c] = (float)mean;
         save_invstd[c] = invstd;
-        running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * (float)mean;
-        running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)unbiased;
+        /* In double, in the order PyTorch's CPU kernel writes it. */
+        running_mean[c] = (float)((double)momentum * mean + (1.0 - (double)momentum) * running_mean[c]);
+        running_var[c] = (float)((double)momentum * unbiased + (1.0 - (double)momentum) * running_var[c]);
         normalise_channel(d, c, x, (float)mean, invstd, gamma[c], beta[c], residual, relu, y);
     }
 }
