@@ -4,11 +4,18 @@
 load helpers/common
 
 # Tiny inputs: 20 images per batch, so 100 training images (10 per class)
-# and 20 test images (2 per class).
+# and 20 test images (2 per class); made once, copied into each test.
+setup_file() {
+    make_tiny_batches "$BATS_FILE_TMPDIR/bins" 20
+    make_tiny_png_sheets "$BATS_FILE_TMPDIR/sheets" 20
+}
+
 setup() {
     common_setup
-    make_tiny_batches bins 20
+    cp -r "$BATS_FILE_TMPDIR/bins" bins
 }
+
+tiny_sheets() { cp -r "$BATS_FILE_TMPDIR/sheets" sheets; }
 
 HEADER=352   # 32 fixed bytes + 10 class names x 32 bytes
 
@@ -91,7 +98,7 @@ assert_failed_cleanly() {
 }
 
 @test "the PNG mirror and the binary batches give identical dataset bytes" {
-    make_tiny_png_sheets sheets 20
+    tiny_sheets
     cifar-prep --train -o a.ds bins
     cifar-prep --train -o b.ds sheets
     cmp a.ds b.ds
@@ -109,7 +116,7 @@ assert_failed_cleanly() {
 }
 
 @test "--to-batches turns the PNG sheets into the official batch files, byte for byte" {
-    make_tiny_png_sheets sheets 20
+    tiny_sheets
     run cifar-prep --to-batches out sheets
     assert_success
     for f in data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin data_batch_5.bin test_batch.bin; do
@@ -310,21 +317,21 @@ PY
 # ----------------------------------------------------------------- bad PNG sheets
 
 @test "a PNG sheet of the wrong width is rejected" {
-    make_tiny_png_sheets sheets 20
+    tiny_sheets
     python3 "$REPO_ROOT/tests/fixtures/cifar_png.py" raw sheets/data_batch_3.png 1000 20 8 2
     run cifar-prep --train -o out.ds sheets
     assert_failed_cleanly 1 "sheets/data_batch_3.png: 1000 pixels wide" out.ds
 }
 
 @test "a PNG sheet of the wrong bit depth is rejected" {
-    make_tiny_png_sheets sheets 20
+    tiny_sheets
     python3 "$REPO_ROOT/tests/fixtures/cifar_png.py" raw sheets/test_batch.png 1024 20 16 2
     run cifar-prep --test -o out.ds sheets
     assert_failed_cleanly 1 "sheets/test_batch.png: bit depth 16" out.ds
 }
 
 @test "a PNG sheet of the wrong colour type is rejected" {
-    make_tiny_png_sheets sheets 20
+    tiny_sheets
     python3 "$REPO_ROOT/tests/fixtures/cifar_png.py" raw sheets/test_batch.png 1024 20 8 6
     run cifar-prep --test -o out.ds sheets
     assert_failed_cleanly 1 "sheets/test_batch.png: colour type 6" out.ds
@@ -334,7 +341,7 @@ PY
 }
 
 @test "a truncated or non-PNG sheet is rejected" {
-    make_tiny_png_sheets sheets 20
+    tiny_sheets
     head -c $(($(stat -c %s sheets/test_batch.png) - 100)) sheets/test_batch.png >cut.png
     mv cut.png sheets/test_batch.png
     run cifar-prep --test -o out.ds sheets
@@ -345,14 +352,14 @@ PY
 }
 
 @test "label JSON of the wrong length is rejected" {
-    make_tiny_png_sheets sheets 20
+    tiny_sheets
     python3 -c 'import json; json.dump(list(range(10)) * 9 + [1] * 9, open("sheets/train_lables.json", "w"))'
     run cifar-prep --train -o out.ds sheets
     assert_failed_cleanly 1 "sheets/train_lables.json: holds 99 labels, but the PNG sheets hold 100 images" out.ds
 }
 
 @test "label JSON that is not an array of integers 0..9 is rejected" {
-    make_tiny_png_sheets sheets 20
+    tiny_sheets
     for bad in '[3,1,10,0' '{"labels":[1,2]}' '[0,1,2,3,4,5,6,7,8,10,0,1,2,3,4,5,6,7,8,9]' \
         '[0,1,2,3,4,5,6,7,8,1.5,0,1,2,3,4,5,6,7,8,9]' '[0,1,2,3,4,5,6,7,8,"9",0,1,2,3,4,5,6,7,8,9]' \
         '[0,1,2,3,4,5,6,7,8,-1,0,1,2,3,4,5,6,7,8,9]'; do
