@@ -57,7 +57,7 @@ expected_sum() { awk -v f="$1" '$2 == f || $2 == "*" f { print $1 }' "$sums"; }
 
 # What the stamp records: the sums checked against and each file's identity.
 describe() {
-    echo "sums $(sha256sum <"$sums" | cut -d' ' -f1)"
+    cat "$sums"
     (cd "$1" && stat -c '%n %s %Y %Z %i' "${batches[@]}")
 }
 
@@ -65,7 +65,7 @@ describe() {
 verify() {
     local dir=$1 origin=$2 f want got
     for f in "${batches[@]}"; do
-        [ -f "$dir/$f" ] || die "$origin: $f is missing"
+        [ -f "$dir/$f" ] || die "$origin: $f is missing (remove the directory and run 'make data' again)"
         want=$(expected_sum "$f")
         [ -n "$want" ] || die "$sums: no sum for $f"
         got=$(sha256sum <"$dir/$f" | cut -d' ' -f1)
