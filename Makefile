@@ -89,10 +89,21 @@ BENCH_BINS  := $(BENCH_SRCS:tests/bench/%.c=$(BUILDDIR)/bench/%)
 all: tools
 tools: $(TOOL_BINS)
 
-$(BUILDDIR)/%.o: %.c
+# Objects depend on the flags they were built with: switching CUDA=0/1, SAN or
+# CFLAGS in the same BUILDDIR rebuilds instead of linking stale objects.
+FLAGS_STAMP := $(BUILDDIR)/.flags
+FLAGS_NOW   := $(CC) $(ALL_CFLAGS) CUDA=$(CUDA) $(LDFLAGS) $(LDLIBS)
+ifeq ($(NEED_DEPS),1)
+  ifneq ($(FLAGS_NOW),$(file <$(FLAGS_STAMP)))
+    $(shell mkdir -p $(BUILDDIR))
+    $(file >$(FLAGS_STAMP),$(FLAGS_NOW))
+  endif
+endif
+
+$(BUILDDIR)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-$(BUILDDIR)/%.o: %.cu
+$(BUILDDIR)/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@
 $(LIBRN): $(LIB_OBJS)
