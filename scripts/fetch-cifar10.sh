@@ -61,11 +61,11 @@ describe() {
     (cd "$1" && stat -c '%n %s %Y %Z %i' "${batches[@]}")
 }
 
-# verify DIR ORIGIN: every batch present and matching its sum, else die naming it.
+# verify DIR ORIGIN [HINT]: every batch present and matching its sum, else die naming it.
 verify() {
     local dir=$1 origin=$2 f want got
     for f in "${batches[@]}"; do
-        [ -f "$dir/$f" ] || die "$origin: $f is missing (remove the directory and run 'make data' again)"
+        [ -f "$dir/$f" ] || die "$origin: $f is missing${3:-}"
         want=$(expected_sum "$f")
         [ -n "$want" ] || die "$sums: no sum for $f"
         got=$(sha256sum <"$dir/$f" | cut -d' ' -f1)
@@ -81,7 +81,7 @@ if [ -d "$dest" ]; then
         exit 0
     fi
     say "checking the SHA-256 sums of $dest"
-    verify "$dest" "$dest"
+    verify "$dest" "$dest" " (remove $dest and run 'make data' again)"
     describe "$dest" >"$stamp.tmp" && mv "$stamp.tmp" "$stamp"
     say "CIFAR-10 is ready and verified in $dest"
     exit 0
