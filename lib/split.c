@@ -11,6 +11,13 @@ void rn_split_mark_val(const RnDataset *ds, uint32_t val_size, uint64_t seed, ui
     if (val_size % ds->classes != 0)
         rn_die("%s: validation size %u is not a multiple of the %u classes", what, val_size, ds->classes);
     uint32_t per_class = val_size / ds->classes;
+    uint32_t sizes[RN_DATASET_MAX_CLASSES] = {0};   /* checked before allocating: dying frees nothing */
+    for (uint32_t i = 0; i < ds->count; i++)
+        sizes[ds->labels[i]]++;
+    for (uint32_t c = 0; c < ds->classes; c++)
+        if (sizes[c] < per_class)
+            rn_die("%s: class %u (%s) has %u images, fewer than the %u the validation set takes from each class",
+                   what, c, ds->class_names[c], sizes[c], per_class);
     uint32_t *members = rn_xmalloc(sizeof *members * (ds->count ? ds->count : 1));
     uint32_t *perm = rn_xmalloc(sizeof *perm * (ds->count ? ds->count : 1));
     memset(is_val, 0, ds->count);
@@ -19,9 +26,6 @@ void rn_split_mark_val(const RnDataset *ds, uint32_t val_size, uint64_t seed, ui
         for (uint32_t i = 0; i < ds->count; i++)
             if (ds->labels[i] == c)
                 members[n++] = i;
-        if (n < per_class)
-            rn_die("%s: class %u (%s) has %u images, fewer than the %u the validation set takes from each class",
-                   what, c, ds->class_names[c], n, per_class);
         /* the permutation depends on the class and its size only, so the
          * split of one class does not change when another class changes */
         rn_permutation(seed, RN_RNG_SPLIT, c, n, perm);
@@ -50,20 +54,22 @@ void rn_select_keep(RnDataset *ds, const uint8_t *keep)
 
 void rn_select_per_class(RnDataset *ds, uint32_t n, const char *what)
 {
-    uint32_t *seen = rn_xcalloc(ds->classes, sizeof *seen);
+    uint32_t seen[RN_DATASET_MAX_CLASSES] = {0};
+    for (uint32_t i = 0; i < ds->count; i++)
+        seen[ds->labels[i]]++;
+    for (uint32_t c = 0; c < ds->classes; c++)
+        if (seen[c] < n)
+            rn_die("%s: class %u (%s) has only %u images, fewer than --per-class %u", what, c, ds->class_names[c],
+                   seen[c], n);
+    memset(seen, 0, sizeof seen);
     uint8_t *keep = rn_xmalloc(ds->count ? ds->count : 1);
     for (uint32_t i = 0; i < ds->count; i++) {
         uint8_t c = ds->labels[i];
         keep[i] = seen[c] < n;
         seen[c] += keep[i];
     }
-    for (uint32_t c = 0; c < ds->classes; c++)
-        if (seen[c] < n)
-            rn_die("%s: class %u (%s) has only %u images, fewer than --per-class %u", what, c, ds->class_names[c],
-                   seen[c], n);
     rn_select_keep(ds, keep);
     free(keep);
-    free(seen);
 }
 
 void rn_select_limit(RnDataset *ds, uint32_t n)

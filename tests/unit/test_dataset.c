@@ -131,7 +131,8 @@ static void test_round_trip(void)
     a.labels[2] = 1;
     memset(a.class_names[4], 'x', RN_DATASET_NAME_LEN);
     CHECK(rn_dataset_check(&a, why, sizeof why) != 0, "check: unterminated name");
-    CHECK(rn_dataset_load(path_of("missing.ds"), &b, why, sizeof why) != 0 && strstr(why, "missing.ds"),
+    RnDataset none;
+    CHECK(rn_dataset_load(path_of("missing.ds"), &none, why, sizeof why) != 0 && strstr(why, "missing.ds"),
           "a missing file is an error naming it");
 
     free(bad);
