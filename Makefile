@@ -57,7 +57,8 @@ CUDA_HOME  ?= /usr/local/cuda
 CUDNN_HOME ?= $(CUDA_HOME)
 CUDA_ARCH  ?= 80 86 89 90
 NVCC       := $(CUDA_HOME)/bin/nvcc
-CUDA       ?= $(if $(and $(wildcard $(NVCC)),$(wildcard $(CUDNN_HOME)/include/cudnn.h)),1,0)
+CUDA_FOUND := $(if $(and $(wildcard $(NVCC)),$(wildcard $(CUDNN_HOME)/include/cudnn.h)),1,0)
+CUDA       ?= $(CUDA_FOUND)
 ifeq ($(CUDA),1)
   CUDA_SRCS := $(wildcard kernels/cuda/*.cu)
   CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILDDIR)/%.o)
@@ -72,6 +73,12 @@ ifeq ($(CUDA),1)
                 -lcudnn -lcudart -lstdc++
 else
   CUDA_OBJS :=
+  # Said once (sub-makes inherit RN_CUDA_NOTE_SAID), and only when the toolchain
+  # is missing: CUDA=0 and SAN=1 turn the backend off on purpose.
+  ifeq ($(NEED_DEPS)$(CUDA_FOUND)$(RN_CUDA_NOTE_SAID),10)
+    $(info make: nvcc or cuDNN not found ($(NVCC), $(CUDNN_HOME)/include/cudnn.h): building without the CUDA backend (set CUDA_HOME / CUDNN_HOME to enable it))
+    export RN_CUDA_NOTE_SAID := 1
+  endif
 endif
 
 # ---------------------------------------------------------------- sources

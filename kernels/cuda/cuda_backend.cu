@@ -140,10 +140,10 @@ static void cuda_destroy(RnBackend *be)
         CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
         cuda_data_destroy(ctx);
         cuda_conv_destroy(ctx);
-        cudaFree(ctx->workspace);
-        cudaFree(ctx->reduce);
-        cudaFree(ctx->coef);
-        cudaFree(ctx->moments);
+        CUDA_CHECK(cudaFree(ctx->workspace));   /* cudaFree(NULL) is a no-op */
+        CUDA_CHECK(cudaFree(ctx->reduce));
+        CUDA_CHECK(cudaFree(ctx->coef));
+        CUDA_CHECK(cudaFree(ctx->moments));
         CUDNN_CHECK(cudnnDestroy(ctx->cudnn));
         CUDA_CHECK(cudaStreamDestroy(ctx->stream));
         free(ctx);

@@ -32,11 +32,11 @@ struct CudaConvPlan {
 
 static void plan_free(CudaConvPlan *p)
 {
-    cudnnDestroyTensorDescriptor(p->x);
-    cudnnDestroyTensorDescriptor(p->y);
-    cudnnDestroyFilterDescriptor(p->w);
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(p->x));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(p->y));
+    CUDNN_CHECK(cudnnDestroyFilterDescriptor(p->w));
     for (int d = 0; d < DIRS; d++)
-        cudnnDestroyConvolutionDescriptor(p->conv[d]);
+        CUDNN_CHECK(cudnnDestroyConvolutionDescriptor(p->conv[d]));
     free(p);
 }
 

@@ -11,9 +11,9 @@
 void cuda_data_destroy(CudaCtx *ctx)
 {
     for (int s = 0; s < RN_SLOTS; s++) {
-        cudaFree(ctx->slot[s].pixels);
-        cudaFree(ctx->slot[s].labels);
-        cudaFree(ctx->slot[s].order);
+        CUDA_CHECK(cudaFree(ctx->slot[s].pixels));
+        CUDA_CHECK(cudaFree(ctx->slot[s].labels));
+        CUDA_CHECK(cudaFree(ctx->slot[s].order));
         ctx->slot[s] = CudaSlot{};
     }
 }
@@ -30,8 +30,8 @@ static void cuda_set_dataset(RnBackend *be, int slot, const RnDataset *ds)
     CudaSlot *s = slot_of(be, slot, "set_dataset");
     CudaCtx *ctx = cuda_ctx(be);
     CUDA_CHECK(cudaStreamSynchronize(ctx->stream));   /* no batch of the old data still in flight */
-    cudaFree(s->pixels);
-    cudaFree(s->labels);
+    CUDA_CHECK(cudaFree(s->pixels));
+    CUDA_CHECK(cudaFree(s->labels));
     s->pixels = NULL;
     s->labels = NULL;
     s->count = 0;

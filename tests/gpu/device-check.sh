@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The one script to run on a machine with an NVIDIA GPU (from the repo root):
+# builds with the CUDA backend, runs the GPU-vs-CPU agreement test, a short
+# real-data training, and the benchmark (ours and PyTorch's), logging all of
+# it under $OUT. Every stage has a time limit and the whole run a budget
+# (RN_GPU_BUDGET seconds, default 420), so one hang cannot eat the device time.
+#
+#   bash tests/gpu/prepare-carry.sh          # on the dev machine, once: tmp/gpu/
+#   OUT=/some/dir bash tests/gpu/device-check.sh [TRAIN.ds TEST.ds]
+#
+# Inputs (all optional): TRAIN.ds / TEST.ds (default tmp/gpu/data/train-10k.ds,
+# test-5k.ds), RN_GPU_EPOCHS (default 15), CUDA_HOME (default: from nvcc),
+# CUDNN_HOME (default: CUDA_HOME if it has cudnn.h, else PyTorch's nvidia.cudnn
+# wheel), CUDA_ARCH (default: the GPU's compute capability).
+# Outputs in $OUT: device-check.log (everything), summary.txt (one line per
+# stage), test_cuda.tap, train.metrics.tsv, eval.txt, bench-*.txt.
+set -u
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-$PWD/tmp/gpu-out}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/device-check.log") 2>&1
+
+t0=$(date +%s)
+budget=${RN_GPU_BUDGET:-420}
+summary=$OUT/summary.txt
+: > "$summary"
+BUILD=tmp/build-gpu   # git-ignored
+
+# stage NAME LIMIT COMMAND...: runs with min(LIMIT, what is left of the budget),
+# records "NAME rc=N Ts" in summary.txt; a stage that cannot get 10 s is skipped.
+stage() {
+    local name=$1 limit=$2
+    shift 2
+    local left=$((budget - ($(date +%s) - t0)))
+    [ "$limit" -gt "$left" ] && limit=$left
+    if [ "$limit" -lt 10 ]; then
+        echo "=== $name: SKIPPED (budget spent)"
+        echo "$name skipped (budget)" >> "$summary"
+        return 1
+    fi
+    echo "=== $name (limit ${limit}s): $*"
+    local s=$(date +%s)
+    timeout -k 5 "$limit" "$@"
+    local rc=$?
+    local took=$(($(date +%s) - s))
+    [ "$rc" -eq 124 ] && echo "=== $name: TIMED OUT after ${limit}s"
+    echo "=== $name: rc=$rc in ${took}s"
+    echo "$name rc=$rc ${took}s" >> "$summary"
+    return "$rc"
+}
+
+# ---------------------------------------------------------------- the machine
+env_info() {
+    nvidia-smi || true
+    nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.max.sm --format=csv || true
+    nvcc --version | tail -2
+    echo "cpus: $(nproc)  $(grep -m1 'model name' /proc/cpuinfo)"
+    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", torch.cuda.is_available())' 2>&1 || true
+    command -v pkg-config >/dev/null && pkg-config --exists libpng libcjson && echo "libpng/libcjson: system" || echo "libpng/libcjson: from tmp/gpu/deps"
+}
+export -f env_info
+stage env 60 bash -c env_info
+
+# ---------------------------------------------------------------- toolchain
+CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc)")")}
+if [ -z "${CUDNN_HOME:-}" ]; then
+    if [ -f "$CUDA_HOME/include/cudnn.h" ]; then
+        CUDNN_HOME=$CUDA_HOME
+    elif [ -f /usr/include/cudnn.h ]; then
+        CUDNN_HOME=/usr
+    else
+        wheel=$(python3 -c 'import nvidia.cudnn as m; print(m.__path__[0])' 2>/dev/null)
+        if [ -n "$wheel" ] && [ -f "$wheel/include/cudnn.h" ]; then
+            # The wheel ships libcudnn.so.9 without the unversioned name the linker wants.
+            CUDNN_HOME=$(mktemp -d)
+            ln -s "$wheel/include" "$CUDNN_HOME/include"
+            mkdir "$CUDNN_HOME/lib"
+            for f in "$wheel"/lib/*; do ln -s "$f" "$CUDNN_HOME/lib/"; done
+            [ -e "$CUDNN_HOME/lib/libcudnn.so" ] || ln -s "$wheel/lib/libcudnn.so.9" "$CUDNN_HOME/lib/libcudnn.so"
+            # cuDNN loads its engine libraries (and cuBLAS, NVRTC) at run time by name
+            nv=$(dirname "$wheel")
+            for d in "$nv"/*/lib; do LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}; done
+        fi
+    fi
+fi
+export LD_LIBRARY_PATH=$CUDA_HOME/lib64:${CUDNN_HOME:-$CUDA_HOME}/lib:${LD_LIBRARY_PATH:-}
+if ! { command -v pkg-config >/dev/null && pkg-config --exists libpng libcjson; }; then
+    [ -x tmp/gpu/deps/bin/pkg-config ] && PATH=$PWD/tmp/gpu/deps/bin:$PATH
+fi
+if [ -z "${CUDA_ARCH:-}" ]; then
+    cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+    CUDA_ARCH=${cap:-90}
+fi
+echo "CUDA_HOME=$CUDA_HOME CUDNN_HOME=${CUDNN_HOME:-none} CUDA_ARCH=$CUDA_ARCH"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+export CUDA_HOME CUDNN_HOME LD_LIBRARY_PATH PATH
+
+# ---------------------------------------------------------------- build
+targets=("$BUILD/bin/rn-init" "$BUILD/bin/rn-train" "$BUILD/bin/rn-eval" "$BUILD/tests/test_cuda")
+[ -f tests/bench/bench_step.c ] && targets+=("$BUILD/bench/bench_step")
+mk=(make -j"$(nproc)" CUDA=1 CUDA_HOME="$CUDA_HOME" CUDNN_HOME="$CUDNN_HOME" CUDA_ARCH="$CUDA_ARCH"
+    BUILDDIR=$BUILD BINDIR=$BUILD/bin)
+if ! stage build 240 "${mk[@]}" "${targets[@]}"; then
+    # Another host compiler can warn where gcc 12 does not: keep the device time
+    # useful by retrying without -Werror (the log above shows what failed).
+    stage build_no_werror 180 "${mk[@]}" WARN="-Wall -Wextra -Wno-unknown-pragmas" \
+        ALL_NVCCFLAGS="-O3 -g -std=c++17 -gencode arch=compute_$CUDA_ARCH,code=sm_$CUDA_ARCH -Ilib -Ikernels -I$CUDNN_HOME/include -DRN_HAVE_CUDA=1 -MMD -MP" \
+        "${targets[@]}" || echo "build failed: the stages below that need it will fail"
+fi
+B=$BUILD/bin
+
+# ---------------------------------------------------------------- agreement
+stage test_cuda 150 bash -o pipefail -c "$BUILD/tests/test_cuda | tee '$OUT/test_cuda.tap'"
+
+# ---------------------------------------------------------------- real data
+train=${1:-tmp/gpu/data/train-10k.ds}
+test=${2:-tmp/gpu/data/test-5k.ds}
+epochs=${RN_GPU_EPOCHS:-15}
+real_data() {
+    [ -f "$train" ] && [ -f "$test" ] || { echo "no dataset ($train, $test): carry tmp/gpu"; return 1; }
+    $B/rn-init --arch resnet --depth 20 --seed 1 -o "$OUT/r20-init.safetensors" || return 1
+    # lr steps at 50% and 75% of the run, as the paper recipe (100 and 150 of 200)
+    $B/rn-train --device cuda --train "$train" --test "$test" --init "$OUT/r20-init.safetensors" \
+        --epochs "$epochs" --milestones "$((epochs / 2)),$((epochs * 3 / 4))" \
+        --metrics "$OUT/train.metrics" -o "$OUT/r20.safetensors" || return 1
+    $B/rn-eval --tsv "$OUT/train.metrics" > "$OUT/train.metrics.tsv"
+    cat "$OUT/train.metrics.tsv"
+    $B/rn-eval --device cuda --weights "$OUT/r20.safetensors" --data "$test" | tee "$OUT/eval.txt"
+    # the same weights evaluated on the CPU: the files are device-independent
+    $B/rn-eval --device cpu --weights "$OUT/r20.safetensors" --data "$test" | tee "$OUT/eval-cpu.txt"
+}
+export B OUT train test epochs BUILD
+export -f real_data
+stage train_resnet20 120 bash -o pipefail -c real_data
+
+# rn-train --deterministic twice for one epoch: bitwise the same weights
+determinism() {
+    for run in a b; do
+        $B/rn-train --device cuda --deterministic --quiet --train "$train" --init "$OUT/r20-init.safetensors" \
+            --epochs 1 -o "$OUT/det-$run.safetensors" || return 1
+    done
+    cmp "$OUT/det-a.safetensors" "$OUT/det-b.safetensors" && echo "deterministic: bitwise equal"
+}
+export -f determinism
+stage deterministic_train 60 bash -c determinism
+
+# ---------------------------------------------------------------- benchmark
+# ours: bench_step (tests/bench) through the executor, a full 50,000-image epoch
+# (data pipeline + training steps) plus its 10,000-image test pass
+bench_ours() {
+    for net in "resnet 20" "plain 20" "resnet 56" "plain 56"; do
+        set -- $net
+        echo "--- ours $1-$2"
+        "$BUILD/bench/bench_step" --device cuda --arch "$1" --depth "$2" --steps 30 --warmup 5 \
+            --epoch-images 50000 || return 1
+    done
+}
+bench_tf32() {   # the same with cuDNN allowed to use TF32 tensor cores (RN_CUDA_TF32=1)
+    for net in "resnet 20" "resnet 56"; do
+        set -- $net
+        echo "--- ours-tf32 $1-$2"
+        RN_CUDA_TF32=1 "$BUILD/bench/bench_step" --device cuda --arch "$1" --depth "$2" --steps 30 --warmup 5 \
+            --epoch-images 50000 || return 1
+    done
+}
+# PyTorch: the bare training step and eval forward, data on the GPU, channels_last and AMP variants
+# (tests/bench/pytorch_bench.py; note PyTorch lets cuDNN use TF32 for fp32 convolutions by default)
+bench_torch() {
+    for net in "resnet 20" "plain 20" "resnet 56" "plain 56"; do
+        set -- $net
+        echo "--- pytorch $1-$2"
+        python3 tests/bench/pytorch_bench.py --device cuda --arch "$1" --depth "$2" --steps 30 --warmup 5 || return 1
+    done
+}
+export -f bench_ours bench_tf32 bench_torch
+stage bench_cuda 150 bash -o pipefail -c "bench_ours | tee '$OUT/bench-cuda.txt'"
+stage bench_pytorch 150 bash -o pipefail -c "bench_torch | tee '$OUT/bench-pytorch.txt'"
+stage bench_cuda_tf32 60 bash -o pipefail -c "bench_tf32 | tee '$OUT/bench-cuda-tf32.txt'"
+
+echo "=== summary ($(($(date +%s) - t0))s of ${budget}s)"
+cat "$summary"
