@@ -5,7 +5,8 @@
  * (0 in the padding) turns the convolution into products with the weights
  * seen as a [Cout][Cin*k*k] matrix:
  *   forward          y  = W   * col            (NN, M = Cout,     K = Cin*k*k)
- *   backward data    dcol = W^T * dy, dx = col2im(dcol)  (NN, A transposed)
+ *   backward data    stride 1: a forward convolution of dy with the turned filters;
+ *                    stride 2: dcol = W^T * dy, dx = col2im(dcol)  (NN, A transposed)
  *   backward filter  dW += dy * col^T          (NT, K = OH*OW, the image's pixels)
  *
  * Images are independent, so forward and backward data split the batch over
@@ -98,13 +99,12 @@ static size_t col_floats(const RnConvDims *d)
     return (size_t)d->in_c * d->kernel * d->kernel * d->out_h * d->out_w;
 }
 
-void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y)
+/* y = conv(x, w) with the per-thread im2col buffers at ws (cols floats each) */
+static void forward(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws)
 {
-    const int threads = rn_fast_threads(be);
     const size_t cols = col_floats(d), in_img = (size_t)d->in_c * d->in_h * d->in_w;
     const size_t out_hw = (size_t)d->out_h * d->out_w;
     const int ckk = d->in_c * d->kernel * d->kernel;
-    float *ws = rn_fast_workspace(cols * (size_t)threads);
 #pragma omp parallel num_threads(threads)
     {
         float *col = ws + cols * (size_t)omp_get_thread_num();
@@ -117,8 +117,35 @@ void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const 
     }
 }
 
+void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y)
+{
+    const int threads = rn_fast_threads(be);
+    forward(threads, d, x, w, y, rn_fast_workspace(col_floats(d) * (size_t)threads));
+}
+
+/* Stride 1: the data gradient is itself a convolution, of dy with the filters
+ * turned around, w'[i][o][kh][kw] = w[o][i][k-1-kh][k-1-kw], padding k-1-p:
+ * dx[i][ih][iw] = sum_{o,kh,kw} w[o][i][kh][kw] dy[o][ih+p-kh][iw+p-kw]. So it
+ * runs as a forward pass (no scatter, and a GEMM with K = Cout*k*k instead of Cout). */
+static void bwd_data_as_forward(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx)
+{
+    const int k = d->kernel, k2 = k * k;
+    const RnConvDims t = {d->n, d->out_c, d->out_h, d->out_w, d->in_c, d->in_h, d->in_w, k, 1, k - 1 - d->pad};
+    const size_t wsize = (size_t)d->out_c * d->in_c * k2, wpad = (wsize + 15) / 16 * 16;
+    float *ws = rn_fast_workspace(wpad + col_floats(&t) * (size_t)threads);
+    for (int o = 0; o < d->out_c; o++)
+        for (int i = 0; i < d->in_c; i++)
+            for (int r = 0; r < k2; r++)
+                ws[((size_t)i * d->out_c + o) * k2 + (k2 - 1 - r)] = w[((size_t)o * d->in_c + i) * k2 + r];
+    forward(threads, &t, dy, ws, dx, ws + wpad);
+}
+
 void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx)
 {
+    if (d->stride == 1 && d->pad <= d->kernel - 1) {
+        bwd_data_as_forward(rn_fast_threads(be), d, dy, w, dx);
+        return;
+    }
     const int threads = rn_fast_threads(be);
     const size_t cols = col_floats(d), in_img = (size_t)d->in_c * d->in_h * d->in_w;
     const size_t out_hw = (size_t)d->out_h * d->out_w;
@@ -138,31 +165,63 @@ void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, 
     }
 }
 
+/* Images whose pixels one filter-gradient product takes at once: small images
+ * are grouped (up to 1024 pixels, within a chunk) so the product's K is long
+ * enough to hide the 16-lane sums at the end of each output. */
+static int group_images(const RnConvDims *d)
+{
+    int g = 1024 / (d->out_h * d->out_w);
+    return g < 1 ? 1 : g > CHUNK ? CHUNK : g;
+}
+
 void rn_fast_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x, const float *dy, float *dw)
 {
-    const int threads = rn_fast_threads(be);
-    const size_t cols = col_floats(d), in_img = (size_t)d->in_c * d->in_h * d->in_w;
-    const size_t out_hw = (size_t)d->out_h * d->out_w;
+    const int threads = rn_fast_threads(be), group = group_images(d);
+    const size_t in_img = (size_t)d->in_c * d->in_h * d->in_w;
+    const size_t out_hw = (size_t)d->out_h * d->out_w, gk = out_hw * group;
     const int ckk = d->in_c * d->kernel * d->kernel;
     const size_t wsize = (size_t)d->out_c * ckk;
+    /* per thread: col of a group [ckk][group*out_hw], its dy [out_c][group*out_hw],
+     * and one image's col when grouping */
+    const size_t per_thread = (size_t)(ckk + d->out_c) * gk + (group > 1 ? (size_t)ckk * out_hw : 0);
     const int chunks = (d->n + CHUNK - 1) / CHUNK;
-    float *ws = rn_fast_workspace(cols * (size_t)threads + wsize * (size_t)chunks);
-    float *partial = ws + cols * (size_t)threads;
+    float *ws = rn_fast_workspace(per_thread * (size_t)threads + wsize * (size_t)chunks);
+    float *partial = ws + per_thread * (size_t)threads;
     if (chunks == 0) {
         memset(dw, 0, wsize * sizeof(float));
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
-        float *col = ws + cols * (size_t)omp_get_thread_num();
+        float *col = ws + per_thread * (size_t)omp_get_thread_num(), *gdy = col + (size_t)ckk * gk;
+        float *one_col = gdy + (size_t)d->out_c * gk;
+        RnConvDims one = *d;
+        one.n = 1;
 #pragma omp for schedule(static)
         for (int ch = 0; ch < chunks; ch++) {
             int end = (ch + 1) * CHUNK < d->n ? (ch + 1) * CHUNK : d->n;
-            for (int i = ch * CHUNK; i < end; i++) {
-                im2col(d, x + i * in_img, col);
-                rn_fast_gemm_nt(d->out_c, ckk, (int)out_hw, dy + i * d->out_c * out_hw,
-                                (ptrdiff_t)out_hw, col, (ptrdiff_t)out_hw, partial + ch * wsize, ckk,
-                                i > ch * CHUNK);
+            for (int i0 = ch * CHUNK; i0 < end; i0 += group) {
+                int g = end - i0 < group ? end - i0 : group;
+                const float *a = dy + i0 * d->out_c * out_hw, *b = col;
+                ptrdiff_t lda = (ptrdiff_t)out_hw, ldb = (ptrdiff_t)out_hw;
+                if (g == 1) {
+                    im2col(&one, x + i0 * in_img, col);
+                } else {
+                    /* side by side: row r of col / o of gdy holds image j's pixels at j*out_hw */
+                    for (int j = 0; j < g; j++) {
+                        im2col(&one, x + (i0 + j) * in_img, one_col);
+                        for (int r = 0; r < ckk; r++)
+                            memcpy(col + r * gk + j * out_hw, one_col + r * out_hw, out_hw * sizeof(float));
+                    }
+                    for (int j = 0; j < g; j++)
+                        for (int o = 0; o < d->out_c; o++)
+                            memcpy(gdy + o * gk + j * out_hw, dy + ((size_t)(i0 + j) * d->out_c + o) * out_hw,
+                                   out_hw * sizeof(float));
+                    a = gdy;
+                    lda = ldb = (ptrdiff_t)gk;
+                }
+                rn_fast_gemm_nt(d->out_c, ckk, (int)(g * out_hw), a, lda, b, ldb, partial + ch * wsize, ckk,
+                                i0 > ch * CHUNK);
             }
         }
         /* dw = partial[0] + partial[1] + ... in chunk order, element by element */

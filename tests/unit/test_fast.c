@@ -8,9 +8,11 @@
  * (Higham, "Accuracy and Stability of Numerical Algorithms", 3.1). The oracle
  * computes the exact value and S in double, and each op states its L:
  *   forward          L = Cin*k*k      (one FMA chain over the im2col row)
- *   backward data    L = Cout + k*k   (FMA chain over Cout, then col2im adds)
- *   backward filter  L = pixels/16 + 4 + 8 + chunks  (16-lane chains, lane sum,
- *                                     8 images per chunk, chunks in order)
+ *   backward data    L = Cout*k*k + k*k  (stride 1: a forward convolution of dy,
+ *                                     stride 2: FMAs over Cout then col2im adds)
+ *   backward filter  L = 8*pixels/16 + 4 + 8 + chunks  (16-lane chains over up to
+ *                                     8 images side by side, lane sum, the images
+ *                                     of a chunk, chunks in order)
  * The check is |fast - exact| <= (L + 2) * u * S: rigorous, so a failure is a
  * bug, not noise. Against the reference op (kernels/cpu/ref_conv.c, whose chains
  * are Cin*k*k, Cout*k*k, and one output row in float then double) the bound is
@@ -127,7 +129,7 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
           hw, k, stride, worst_fwd);
 
     /* backward data: dx[c][ih][iw] = sum over (o, kh, kw) with ih = oh*s - p + kh, iw likewise */
-    L = out_c + k2;
+    L = out_c * k2 + k2;
     size_t img_in = (size_t)in_c * hw * hw;
     double *ex = malloc(img_in * sizeof(double)), *exa = malloc(img_in * sizeof(double));
     for (int t = 0; t < 3; t++) {
@@ -165,7 +167,7 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
 
     /* backward filter over the whole batch, at a sample of weights (every 7th, to keep the test fast) */
     int chunks = (n + 7) / 8;
-    L = (ohw + 15) / 16 + 4 + 8 + chunks;
+    L = (8 * ohw + 15) / 16 + 4 + 8 + chunks;
     for (size_t e = 0; e < w_size(&d); e += 7) {
         int o = (int)(e / ((size_t)in_c * k2)), c = (int)(e / k2 % in_c), kh = (int)(e % k2) / k,
             kw = (int)(e % k);
