@@ -257,7 +257,7 @@ int main(int argc, char **argv)
         {"per-class", 0, RN_OPT_INT, &o.per_class, "N", "keep the first N images of each class"},
         {"limit", 0, RN_OPT_INT, &o.limit, "N", "keep the first N images"},
         {"info", 0, RN_OPT_FLAG, &o.info, NULL, "print count, per-class histogram, per-channel mean/std in [0,1]"},
-        {"grid", 0, RN_OPT_STR, &o.grid, "OUT.png", "write a PNG of sample images, one row per class"},
+        {"grid", 0, RN_OPT_STR, &o.grid, "OUT.png", "write a PNG of sample images: one row per class, in label order"},
         {"grid-per-class", 0, RN_OPT_INT, &o.grid_per_class, "N", "images per row of --grid (default: 10)"},
         {"grid-scale", 0, RN_OPT_INT, &o.grid_scale, "K", "enlarge each image K times in --grid (default: 2)"},
         {"to-batches", 0, RN_OPT_STR, &o.to_batches, "DIR", "write SRC as official batches into DIR (data_batch_1..5.bin, ...)"},
