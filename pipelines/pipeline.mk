@@ -82,6 +82,9 @@ endif
 ifeq ($(abspath $(CIFAR_DIR)),$(abspath $(RN_CACHE)/cifar-10-batches-bin))
 $(CIFAR_BATCHES) &: | $(BINDIR)/cifar-prep
 	$(MAKE) data
+else
+$(CIFAR_BATCHES):
+	@echo "make: $@ is missing: CIFAR_DIR=$(CIFAR_DIR) must hold the official batches (or leave CIFAR_DIR unset: make data fetches them)" >&2; exit 1
 endif
 
 $(R)/data/train.ds: $(CIFAR_BATCHES) $(BINDIR)/cifar-prep $(S)/data-train

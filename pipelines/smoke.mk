@@ -3,17 +3,19 @@
 # (deeper plain net above the shallower one, residual nets below), not to
 # reproduce the accuracies.
 #
-# Sizing: one epoch costs about SUBSET x (1/v20 + 1/v56) x 2 seconds for the four
-# nets, with v20 (ResNet-20) and v56 (ResNet-56, ~3x the multiply-adds) the training
-# speeds in images/s. At ~400 and ~140 img/s a 10,000-image epoch of all four takes
-# ~3.3 min, so 4 epochs fit. Retune with SMOKE_PER_CLASS (training images per class),
-# SMOKE_EPOCHS and SMOKE_MILESTONES on the command line, e.g.
-#   make report PROFILE=smoke SMOKE_EPOCHS=8 SMOKE_MILESTONES=6
+# Sizing: one epoch of the four nets costs about 2 x TRAIN x (1/v20 + 1/v56) seconds
+# of training plus 2 x TEST x (1/(3 v20) + 1/(3 v56)) of testing, with v20 (ResNet-20)
+# and v56 (ResNet-56, ~3x the multiply-adds) the training speeds in images/s. At
+# ~400 and ~130 img/s (2 cores) a 5,000-image epoch with 1,000 test images takes
+# ~110 s, so 8 epochs fit in ~15 minutes. Retune on the command line with
+# SMOKE_PER_CLASS (training images per class), SMOKE_TEST_PER_CLASS, SMOKE_EPOCHS
+# and SMOKE_MILESTONES, e.g. on a loaded machine:
+#   make report PROFILE=smoke SMOKE_EPOCHS=4 SMOKE_MILESTONES=3
 PROFILE_TITLE ?= a 15-minute CPU budget version of the study's experiment
-SMOKE_PER_CLASS ?= 1000
-SMOKE_TEST_PER_CLASS ?= 200
-SMOKE_EPOCHS ?= 4
-SMOKE_MILESTONES ?= 3
+SMOKE_PER_CLASS ?= 500
+SMOKE_TEST_PER_CLASS ?= 100
+SMOKE_EPOCHS ?= 8
+SMOKE_MILESTONES ?= 6
 PROTOCOL ?= a short budget: a class-balanced subset of the training set (the first $(SMOKE_PER_CLASS) images of each class), $(SMOKE_EPOCHS) epochs with the learning rate divided by 10 after epoch $(SMOKE_MILESTONES), evaluated after every epoch on the first $(SMOKE_TEST_PER_CLASS) test images of each class; numbers show early training only
 NETS ?= plain-20 plain-56 resnet-20 resnet-56
 DATA_TRAIN ?= --train --per-class $(SMOKE_PER_CLASS)
