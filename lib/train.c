@@ -107,14 +107,24 @@ static void dataset_fingerprint(const RnDataset *ds, char *buf, size_t n)
 
 /* ---------------------------------------------------------------- recipe */
 
+/* The shortest of %.15g / %.17g that reads back as the same double: "0.1", not
+ * "0.10000000000000001", yet exact. */
+static const char *exact(double v, char buf[32])
+{
+    snprintf(buf, 32, "%.15g", v);
+    if (strtod(buf, NULL) != v)
+        snprintf(buf, 32, "%.17g", v);
+    return buf;
+}
+
 /* Everything that changes the numbers, one "key=value" line each, canonical
- * (%.17g round-trips doubles). Not in it: epochs and --max-steps (they say
+ * (numbers written exactly, see exact()). Not in it: epochs and --max-steps (they say
  * where to stop, not what each step does: a run can be extended), and the
  * device/threads (an implementation choice, bitwise equal on the CPU). */
 static void make_recipe(const RnTrainOptions *o, const RnNet *net, const RnDataset *train, const RnDataset *test,
                         char *buf, size_t n)
 {
-    char label[64], milestones[256], train_fp[96], test_fp[96] = "none";
+    char label[64], milestones[256], train_fp[96], test_fp[96] = "none", e[5][32];
     rn_net_label(&net->cfg, label, sizeof label);
     rn_schedule_format_milestones(&o->schedule, milestones, sizeof milestones);
     dataset_fingerprint(train, train_fp, sizeof train_fp);
@@ -123,15 +133,15 @@ static void make_recipe(const RnTrainOptions *o, const RnNet *net, const RnDatas
     int len = snprintf(buf, n,
                        "recipe=rn-train 1\n"
                        "net=%s (%s, depth %d, shortcut %c, %d classes)\n"
-                       "batch=%d\nlr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
-                       "milestones=%s\nmilestone_unit=%s\ngamma=%.17g\n"
-                       "warmup_lr=%.17g\nwarmup_iters=%" PRId64 "\n"
+                       "batch=%d\nlr=%s\nmomentum=%s\nweight_decay=%s\n"
+                       "milestones=%s\nmilestone_unit=%s\ngamma=%s\n"
+                       "warmup_lr=%s\nwarmup_iters=%" PRId64 "\n"
                        "seed=%" PRIu64 "\naugment=%d\nshuffle=%d\n"
                        "train=%s\ntest=%s\n",
                        label, rn_arch_name(net->cfg.arch), net->cfg.depth, net->cfg.shortcut, net->cfg.classes,
-                       o->batch, o->schedule.lr, o->momentum, o->weight_decay, milestones,
-                       rn_milestone_unit_name(o->schedule.unit), o->schedule.gamma,
-                       o->schedule.warmup_iters ? o->schedule.warmup_lr : 0.0, o->schedule.warmup_iters, o->seed,
+                       o->batch, exact(o->schedule.lr, e[0]), exact(o->momentum, e[1]), exact(o->weight_decay, e[2]),
+                       milestones, rn_milestone_unit_name(o->schedule.unit), exact(o->schedule.gamma, e[3]),
+                       exact(o->schedule.warmup_iters ? o->schedule.warmup_lr : 0.0, e[4]), o->schedule.warmup_iters, o->seed,
                        o->augment, o->shuffle, train_fp, test_fp);
     if (len < 0 || (size_t)len >= n)
         rn_die("internal error: recipe longer than %zu bytes", n);
