@@ -101,10 +101,45 @@ static const char *seed_note(const RunSet *rs)
     return any_seeds(rs) ? "lines: mean over seeds; shaded: min-max" : NULL;
 }
 
+/* Nets with the same schedule would draw the same line over each other: keep
+ * one line per distinct curve, labelled with every net that has it. */
+static void merge_identical(PlotSeries *s, int *n, char labels[][256], size_t cap)
+{
+    int kept = 0;
+    for (int i = 0; i < *n; i++) {
+        int same = -1;
+        for (int k = 0; k < kept && same < 0; k++)
+            if (s[k].n == s[i].n && memcmp(s[k].y, s[i].y, sizeof *s[i].y * (size_t)s[i].n) == 0 &&
+                memcmp(s[k].x, s[i].x, sizeof *s[i].x * (size_t)s[i].n) == 0)
+                same = k;
+        if (same < 0) {
+            if ((size_t)kept < cap) {
+                snprintf(labels[kept], sizeof labels[0], "%s", s[i].label);
+                PlotSeries keep = s[i];
+                s[i] = s[kept];
+                s[kept] = keep;
+                s[kept].label = labels[kept];
+                kept++;
+            }
+            continue;
+        }
+        size_t used = strlen(labels[same]);
+        snprintf(labels[same] + used, sizeof labels[0] - used, ", %s", s[i].label);
+    }
+    for (int i = kept; i < *n; i++) {      /* the duplicates: free their arrays */
+        free((void *)s[i].x);
+        free((void *)s[i].y);
+        free((void *)s[i].lo);
+        free((void *)s[i].hi);
+    }
+    *n = kept;
+}
+
 static void figure_metric(const Options *o, const RunSet *rs, const char *cmd)
 {
     need_runs(rs, cmd);
     PlotSeries s[RUNS_MAX_NETS];
+    static char merged[RUNS_MAX_NETS][256];
     PlotPanel p = {.xmin = NAN, .xmax = NAN, .ymin = NAN, .ymax = NAN, .xlabel = "epoch", .xinteger = true,
                  .note = seed_note(rs)};
     const char *title;
@@ -121,6 +156,8 @@ static void figure_metric(const Options *o, const RunSet *rs, const char *cmd)
         p.nseries = metric_series(rs, METRIC_LR, false, s, -1, false, 2.2, true);
         for (int i = 0; i < p.nseries; i++)
             s[i].steps = true;
+        merge_identical(s, &p.nseries, merged, sizeof merged);
+        p.xmin = 0;                     /* epoch 1's lr holds over (0, 1] */
         p.ylabel = "learning rate (log scale)";
         p.ylog = true;
         title = "Learning-rate schedule (as recorded)";
