@@ -55,7 +55,9 @@ def bench(args, amp):
     y = torch.randint(0, 10, (args.batch,), device=dev)
     xe = torch.randn(args.eval_batch, 3, 32, 32, device=dev).to(memory_format=torch.channels_last)
     amp_dtype = torch.bfloat16 if dev.type == "cpu" else torch.float16
-    scaler = torch.cuda.amp.GradScaler() if amp and dev.type == "cuda" else None
+    scaler = None
+    if amp and dev.type == "cuda":   # torch.amp.GradScaler from 2.3 on; 1.13 has only torch.cuda.amp's
+        scaler = torch.amp.GradScaler("cuda") if hasattr(torch.amp, "GradScaler") else torch.cuda.amp.GradScaler()
 
     def train_step():
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# `make bench`: one speed table of our CPU backend against PyTorch on the same
+# machine (when /usr/bin/python3 can import torch; nothing is installed), plus
+# the reference kernels as the baseline, 1-vs-2-thread scaling, the peak RSS of
+# a training process, and the GPU rows when a CUDA device is usable.
+#
+#   make bench                      build, then this script
+#   RN_BENCH_STEPS=15               timed steps per measurement (median)
+#   RN_BENCH_EPOCH=2560             images of the scaled epoch (0: skip; 50000: a real one)
+#   RN_BENCH_DATASET=FILE.ds        real images for the epoch (default: random)
+#   RN_BENCH_NETS="resnet:20 plain:20 resnet:56 plain:56"
+#   RN_BENCH_PYTHON=/usr/bin/python3
+#
+# Columns: "train" is the median training step (forward, loss, backward, SGD)
+# at batch 128 on random data; "epoch" is a scaled epoch through the data
+# pipeline (order, crop, flip, normalise) plus the test pass over a fifth as
+# many images, per training image: the figure issue 5 compares with PyTorch's
+# bare step. "eval" is eval mode at batch 1000. The ratios are ours / PyTorch's
+# in the same run; the machine is shared, so rerun when the numbers look noisy.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+build="${RN_BUILD:-$here/../../build}"
+bench="$build/bench/bench_step"
+steps="${RN_BENCH_STEPS:-15}"
+epoch="${RN_BENCH_EPOCH:-2560}"
+nets="${RN_BENCH_NETS:-resnet:20 plain:20 resnet:56 plain:56}"
+py="${RN_BENCH_PYTHON:-/usr/bin/python3}"
+
+[ -x "$bench" ] || { echo "run-bench: $bench not built (run 'make bench')" >&2; exit 1; }
+
+kv() {   # kv KEY LINE: the value of KEY=... in a key=value line, or "-"
+    local v
+    v=$(sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2")
+    echo "${v:--}"
+}
+ratio() {   # ratio A B: A/B with two decimals, or "-"
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "-" }'
+}
+label() {   # label ARCH DEPTH
+    case "$1" in resnet) echo "ResNet-$2" ;; plain) echo "Plain-$2" ;; esac
+}
+
+have_torch=0
+if [ -x "$py" ] && "$py" -c 'import torch' 2>/dev/null; then
+    have_torch=1
+fi
+ds_opt=()
+[ -n "${RN_BENCH_DATASET:-}" ] && ds_opt=(--dataset "$RN_BENCH_DATASET")
+
+echo "# rn-cifar bench ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "# CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+if [ "$have_torch" = 1 ]; then
+    echo "# PyTorch: $("$py" -c 'import torch; print(torch.__version__)') via $py, 2 threads, channels_last"
+else
+    echo "# PyTorch: not importable by $py (install Debian's python3-torch for the comparison)"
+fi
+echo "# steps per median: $steps; scaled epoch: $epoch training images + $((epoch / 5)) test images"
+echo
+printf '| %-10s | %9s | %9s | %9s | %9s | %9s | %11s | %10s | %8s |\n' net "train/s" "epoch/s" "eval/s" \
+    "torch tr/s" "torch ev/s" "epoch/torch" "eval/torch" "RSS MiB"
+printf '|%s|\n' "------------|-----------|-----------|-----------|-----------|-----------|-------------|------------|----------"
+for spec in $nets; do
+    arch=${spec%%:*} depth=${spec##*:}
+    ours=$("$bench" --arch "$arch" --depth "$depth" --steps "$steps" --epoch-images "$epoch" "${ds_opt[@]}")
+    torch_line=""
+    [ "$have_torch" = 1 ] && torch_line=$("$py" "$here/pytorch_bench.py" --arch "$arch" --depth "$depth" \
+        --steps "$steps" --threads 2 2>/dev/null)
+    tr=$(kv train_img_s "$ours") ep=$(kv epoch_img_s "$ours") ev=$(kv eval_img_s "$ours")
+    ttr=$(kv train_img_s "$torch_line") tev=$(kv eval_img_s "$torch_line")
+    printf '| %-10s | %9s | %9s | %9s | %9s | %9s | %11s | %10s | %8s |\n' "$(label "$arch" "$depth")" \
+        "$tr" "$ep" "$ev" "$ttr" "$tev" "$(ratio "$ep" "$ttr")" "$(ratio "$ev" "$tev")" "$(kv rss_mib "$ours")"
+done
+echo
+
+# The baseline the fast paths are measured against, and thread scaling.
+ref=$("$bench" --reference --steps 3 --warmup 1)
+one=$("$bench" --threads 1 --steps "$steps" --no-eval)
+two=$("$bench" --threads 2 --steps "$steps" --no-eval)
+echo "ResNet-20 reference kernels (cpu-ref): train $(kv train_img_s "$ref")/s, eval $(kv eval_img_s "$ref")/s;" \
+     "fast paths: $(ratio "$(kv train_img_s "$two")" "$(kv train_img_s "$ref")") the reference's training speed"
+echo "ResNet-20 thread scaling: 1 thread $(kv train_img_s "$one")/s, 2 threads $(kv train_img_s "$two")/s:" \
+     "$(ratio "$(kv train_img_s "$two")" "$(kv train_img_s "$one")") (target 1.8x)"
+
+# Peak resident memory of a training process (model, activations, workspace) at batch 128.
+for depth in 56 110; do
+    r=$("$bench" --depth "$depth" --steps 2 --warmup 1 --no-eval)
+    echo "ResNet-$depth training process at batch 128: peak RSS $(kv rss_mib "$r") MiB" \
+         "(target < $([ "$depth" = 56 ] && echo 1024 || echo 2048) MiB)"
+done
+
+# GPU rows, when a CUDA device is usable (the backend says so when it is not).
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo
+    echo "# GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)"
+    gpu_py=""   # the first python whose torch sees the GPU (Debian's is CPU-only)
+    for p in "$py" python3; do
+        if command -v "$p" >/dev/null && "$p" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+            gpu_py=$p
+            echo "# PyTorch on the GPU: $("$p" -c 'import torch; print(torch.__version__)') via $p"
+            break
+        fi
+    done
+    for spec in $nets; do
+        arch=${spec%%:*} depth=${spec##*:}
+        g=$("$bench" --device cuda --arch "$arch" --depth "$depth" --steps "$steps" 2>&1 | tail -1)
+        t=""
+        [ -n "$gpu_py" ] && t=$("$gpu_py" "$here/pytorch_bench.py" --device cuda --arch "$arch" --depth "$depth" \
+            --steps "$steps" 2>/dev/null)
+        echo "$(label "$arch" "$depth") cuda: ours train $(kv train_img_s "$g")/s eval $(kv eval_img_s "$g")/s;" \
+             "torch fp32 train $(kv train_img_s "$t")/s eval $(kv eval_img_s "$t")/s," \
+             "AMP train $(kv amp_train_img_s "$t")/s eval $(kv amp_eval_img_s "$t")/s"
+    done
+fi
