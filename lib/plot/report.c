@@ -86,10 +86,12 @@ void report_observation(const char *name, const RunSet *rs, char *buf, size_t n)
             appendf(buf, n, "**Degradation: yes.** %s ends %.2f pp BELOW %s in final test accuracy "
                     "(%.2f%% vs %.2f%%): the deeper plain net is worse.",
                     pd->name, -gap, ps->name, d.acc.mean, s.acc.mean);
+        else if (gap > 0)
+            appendf(buf, n, "**Degradation: not shown in this run.** %s ends %.2f pp above %s in final test "
+                    "accuracy (%.2f%% vs %.2f%%).", pd->name, gap, ps->name, d.acc.mean, s.acc.mean);
         else
-            appendf(buf, n, "**Degradation: not shown in this run.** %s ends %.2f pp %s %s in final test "
-                    "accuracy (%.2f%% vs %.2f%%).",
-                    pd->name, fabs(gap), gap > 0 ? "above" : "level with", ps->name, d.acc.mean, s.acc.mean);
+            appendf(buf, n, "**Degradation: not shown in this run.** %s ends level with %s in final test "
+                    "accuracy (%.2f%% each).", pd->name, ps->name, d.acc.mean);
         appendf(buf, n, "%s", spread_note(&d.acc, &s.acc));
     } else if (strcmp(name, "overfitting") == 0) {
         if (!plain_pair) {
