@@ -107,17 +107,18 @@ train() {
 }
 
 @test "rn-train: SIGINT saves mid-epoch, says how to resume, and the resumed run is identical" {
-    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 4 --milestones 1 --epochs 2 -q)
+    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 4 --milestones 1 --epochs 3 -q)
     rn-train "${args[@]}" --init "$D/r8.safetensors" -o full.safetensors --metrics full.metrics
     rn-train "${args[@]}" --init "$D/r8.safetensors" -o i.safetensors --metrics i.metrics 2> err &
     pid=$!
-    sleep 1
+    # after the first epoch's checkpoint: the signal lands inside epoch 2 (30 steps)
+    for _ in $(seq 1 600); do [ -e i.ckpt.safetensors ] && break; sleep 0.02; done
     kill -INT "$pid"
     status=0
     wait "$pid" || status=$?
     [ "$status" -eq 1 ]
     run cat err
-    assert_output --regexp '^rn-train: interrupted at epoch [12] step [0-9]+; resume with: rn-train --resume i\.ckpt\.safetensors \.\.\.$'
+    assert_output --regexp '^rn-train: interrupted at epoch [23] step [0-9]+; resume with: rn-train --resume i\.ckpt\.safetensors \.\.\.$'
     [ "${#lines[@]}" -eq 1 ]
     [ ! -e i.safetensors ]
     rn-train "${args[@]}" --resume i.ckpt.safetensors -o i.safetensors --metrics i.metrics
