@@ -147,8 +147,13 @@ void report_observation(const char *name, const RunSet *rs, char *buf, size_t n)
         NetNumbers r = numbers(rd), p = numbers(pd);
         appendf(buf, n, "%s ends with a %s training loss than %s (%.4f vs %.4f",
                 rd->name, higher_lower(r.loss.mean, p.loss.mean), pd->name, r.loss.mean, p.loss.mean);
-        if (r.loss.mean > 0 && r.loss.mean < p.loss.mean)
-            appendf(buf, n, ", %.1fx lower", p.loss.mean / r.loss.mean);
+        if (r.loss.mean > 0 && r.loss.mean < p.loss.mean) {
+            double ratio = p.loss.mean / r.loss.mean;
+            if (ratio >= 2)
+                appendf(buf, n, ", %.1fx lower", ratio);
+            else
+                appendf(buf, n, ", %.0f%% lower", 100 * (1 - 1 / ratio));
+        }
         appendf(buf, n, "; training error %.2f%% vs %.2f%%). ", r.err.mean, p.err.mean);
         if (r.loss.mean < p.loss.mean)
             appendf(buf, n, "**The residual net trains better:** at the same depth and parameter count it "
