@@ -139,6 +139,9 @@ $(BUILDDIR)/bench/%: $(BUILDDIR)/tests/bench/%.o $(LIBRN)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIBRN) $(LDLIBS) -o $@
 
+# Objects reached through pattern-rule chains are kept (no rebuild on every `make test`).
+.SECONDARY:
+
 # ---------------------------------------------------------------- tests
 # The unit tests print "ok"/"not ok" lines; Bats files cover each tool and the pipeline.
 BATS_FILES ?= $(sort $(wildcard tests/*.bats))
