@@ -251,10 +251,18 @@ void plot_architecture_diagram(PlotCanvas *c, const RnNet *net, double top)
             arrow(cr, x + bw + 3, mid, x + bw + gap - 3, mid);
         x += bw + gap;
     }
-    char line[160], label[32];
+    char line[160], label[32], digits[32], params[48];
     rn_net_label(&net->cfg, label, sizeof label);
-    snprintf(line, sizeof line, "%s: n = %d blocks per stage, 6n+2 = %d weighted layers, %zu parameters%s",
-             label, net->n, net->cfg.depth, net->nparams,
+    snprintf(digits, sizeof digits, "%zu", net->nparams);   /* 853018 -> 853,018 */
+    size_t nd = strlen(digits), o = 0;
+    for (size_t i = 0; i < nd; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            params[o++] = ',';
+        params[o++] = digits[i];
+    }
+    params[o] = 0;
+    snprintf(line, sizeof line, "%s: n = %d blocks per stage, 6n+2 = %d weighted layers, %s parameters%s",
+             label, net->n, net->cfg.depth, params,
              residual ? " (blue arcs: shortcuts)" : " (no shortcuts)");
     cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
     plot_text(cr, W / 2, H - 18, line, 12.5, PLOT_CENTER, false);
