@@ -251,7 +251,7 @@ void plot_architecture_diagram(PlotCanvas *c, const RnNet *net, double top)
             arrow(cr, x + bw + 3, mid, x + bw + gap - 3, mid);
         x += bw + gap;
     }
-    char line[160], label[32], digits[32], params[48];
+    char line[320], label[32], digits[32], params[48];
     rn_net_label(&net->cfg, label, sizeof label);
     snprintf(digits, sizeof digits, "%zu", net->nparams);   /* 853018 -> 853,018 */
     size_t nd = strlen(digits), o = 0;
