@@ -4,6 +4,7 @@
  *
  *   fast_gemm.c   single-threaded AVX-512 register-blocked matrix products
  *   fast_conv.c   convolutions as im2col + GEMM, one image per task
+ *   fast_direct.c stride-1 convolutions without im2col (padded-pitch planes)
  *   fast_bn.c     batch norm (+ residual add + ReLU) in per-channel sweeps
  *   fast.c        rn_fast_install and the grow-once workspace
  *
@@ -40,6 +41,13 @@ void rn_fast_gemm_nn(int M, int N, int K, const float *A, ptrdiff_t a_rs, ptrdif
  * (a product of rows with rows: the filter gradient dY * col^T). */
 void rn_fast_gemm_nt(int M, int N, int K, const float *A, ptrdiff_t lda,
                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate);
+
+/* Stride-1 convolution straight from padded input planes (fast_direct.c).
+ * rn_fast_direct_ok says whether d is such a convolution; ws must hold
+ * rn_fast_direct_ws_floats(d, threads) floats. Images split over the threads. */
+int rn_fast_direct_ok(const RnConvDims *d);
+size_t rn_fast_direct_ws_floats(const RnConvDims *d, int threads);
+void rn_fast_conv_direct(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws);
 
 void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y);
 void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx);

@@ -117,10 +117,25 @@ static void forward(int threads, const RnConvDims *d, const float *x, const floa
     }
 }
 
+/* Workspace floats of forward_any: the direct path's planes, or im2col buffers. */
+static size_t forward_ws_floats(const RnConvDims *d, int threads)
+{
+    return rn_fast_direct_ok(d) ? rn_fast_direct_ws_floats(d, threads) : col_floats(d) * (size_t)threads;
+}
+
+/* Stride 1 runs without im2col (fast_direct.c); strided ones through it. */
+static void forward_any(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws)
+{
+    if (rn_fast_direct_ok(d))
+        rn_fast_conv_direct(threads, d, x, w, y, ws);
+    else
+        forward(threads, d, x, w, y, ws);
+}
+
 void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y)
 {
     const int threads = rn_fast_threads(be);
-    forward(threads, d, x, w, y, rn_fast_workspace(col_floats(d) * (size_t)threads));
+    forward_any(threads, d, x, w, y, rn_fast_workspace(forward_ws_floats(d, threads)));
 }
 
 /* Stride 1: the data gradient is itself a convolution, of dy with the filters
@@ -132,12 +147,12 @@ static void bwd_data_as_forward(int threads, const RnConvDims *d, const float *d
     const int k = d->kernel, k2 = k * k;
     const RnConvDims t = {d->n, d->out_c, d->out_h, d->out_w, d->in_c, d->in_h, d->in_w, k, 1, k - 1 - d->pad};
     const size_t wsize = (size_t)d->out_c * d->in_c * k2, wpad = (wsize + 15) / 16 * 16;
-    float *ws = rn_fast_workspace(wpad + col_floats(&t) * (size_t)threads);
+    float *ws = rn_fast_workspace(wpad + forward_ws_floats(&t, threads));
     for (int o = 0; o < d->out_c; o++)
         for (int i = 0; i < d->in_c; i++)
             for (int r = 0; r < k2; r++)
                 ws[((size_t)i * d->out_c + o) * k2 + (k2 - 1 - r)] = w[((size_t)o * d->in_c + i) * k2 + r];
-    forward(threads, &t, dy, ws, dx, ws + wpad);
+    forward_any(threads, &t, dy, ws, dx, ws + wpad);
 }
 
 void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx)

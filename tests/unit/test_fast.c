@@ -7,7 +7,8 @@
  * the rounding error is at most about L*u*S with u = 2^-24 and S = sum |t_k|
  * (Higham, "Accuracy and Stability of Numerical Algorithms", 3.1). The oracle
  * computes the exact value and S in double, and each op states its L:
- *   forward          L = Cin*k*k      (one FMA chain over the im2col row)
+ *   forward          L = Cin*k*k      (one FMA chain over the im2col row, or
+ *                                     over c then the taps in fast_direct.c)
  *   backward data    L = Cout*k*k + k*k  (stride 1: a forward convolution of dy,
  *                                     stride 2: FMAs over Cout then col2im adds)
  *   backward filter  L = 8*pixels/16 + 4 + 8 + chunks  (16-lane chains over up to
@@ -424,6 +425,11 @@ int main(void)
     check_conv(80, 64, 8, 64, 3, 1);
     check_conv(3, 5, 7, 6, 3, 1);
     check_conv(2, 7, 9, 3, 3, 2);
+    /* the direct stride-1 path (fast_direct.c) at other kernel sizes and
+     * channel counts off its 8-channel block: 1x1 (no padding), 5x5 (pad 2) */
+    check_conv(2, 5, 7, 11, 1, 1);
+    check_conv(2, 3, 11, 13, 5, 1);
+    check_conv(4, 9, 20, 17, 3, 1);
 
     int shapes[3][2] = {{16, 32}, {32, 16}, {64, 8}};
     for (int s = 0; s < 3; s++) {
