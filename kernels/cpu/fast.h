@@ -48,6 +48,11 @@ void rn_fast_gemm_nt(int M, int N, int K, const float *A, ptrdiff_t lda,
 int rn_fast_direct_ok(const RnConvDims *d);
 size_t rn_fast_direct_ws_floats(const RnConvDims *d, int threads);
 void rn_fast_conv_direct(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws);
+/* The filter gradient of such a convolution, the same way; ws holds
+ * rn_fast_direct_bwd_filter_ws_floats(d, threads) floats. */
+size_t rn_fast_direct_bwd_filter_ws_floats(const RnConvDims *d, int threads);
+void rn_fast_conv_bwd_filter_direct(int threads, const RnConvDims *d, const float *x, const float *dy,
+                                    float *dw, float *ws);
 
 void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y);
 void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx);

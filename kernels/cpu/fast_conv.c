@@ -191,6 +191,11 @@ static int group_images(const RnConvDims *d)
 
 void rn_fast_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x, const float *dy, float *dw)
 {
+    if (rn_fast_direct_ok(d)) {
+        const int th = rn_fast_threads(be);
+        rn_fast_conv_bwd_filter_direct(th, d, x, dy, dw, rn_fast_workspace(rn_fast_direct_bwd_filter_ws_floats(d, th)));
+        return;
+    }
     const int threads = rn_fast_threads(be), group = group_images(d);
     const size_t in_img = (size_t)d->in_c * d->in_h * d->in_w;
     const size_t out_hw = (size_t)d->out_h * d->out_w, gk = out_hw * group;

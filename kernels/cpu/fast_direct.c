@@ -49,13 +49,13 @@ size_t rn_fast_direct_ws_floats(const RnConvDims *d, int threads)
     return (per + 15) / 16 * 16 * (size_t)threads;   /* each thread's part 64-byte aligned */
 }
 
-/* xp (one image, in_c padded planes) = x with its zero border */
-static void pad_image(const RnConvDims *d, const float *x, float *xp)
+/* xp (one image, in_c padded planes cs floats apart) = x with its zero border */
+static void pad_image(const RnConvDims *d, const float *x, float *xp, size_t cs)
 {
     const int p = d->pad, H = d->in_h, W = d->in_w, Wp = W + 2 * p, Hp = H + 2 * p;
     for (int c = 0; c < d->in_c; c++)
         for (int r = 0; r < Hp; r++) {
-            float *row = xp + ((size_t)c * Hp + r) * Wp;
+            float *row = xp + c * cs + (size_t)r * Wp;
             int ih = r - p;
             if (ih < 0 || ih >= H) {
                 memset(row, 0, (size_t)Wp * sizeof(float));
@@ -174,13 +174,181 @@ void rn_fast_conv_direct(int threads, const RnConvDims *d, const float *x, const
         float *yp = xp + (size_t)d->in_c * plane;
 #pragma omp for schedule(static)
         for (int i = 0; i < d->n; i++) {
-            pad_image(d, x + i * in_img, xp);
+            pad_image(d, x + i * in_img, xp, (size_t)plane);
             direct_image(d->out_c, d->in_c, taps, off, w, xp, plane, N, yp);
             float *yi = y + (size_t)i * d->out_c * out_hw;
             for (int o = 0; o < d->out_c; o++)
                 for (int oh = 0; oh < d->out_h; oh++)
                     memcpy(yi + (o * d->out_h + oh) * d->out_w, yp + (size_t)o * N + (size_t)oh * Wp,
                            (size_t)d->out_w * sizeof(float));
+        }
+    }
+}
+
+/* ---- Filter gradient, stride 1 ----
+ * dW[o][c][t] = sum over images and outputs q of dy[o][q] * xp[c][q + off[t]]:
+ * a product of rows with rows (as fast_gemm.c's NT) whose "B rows" are again
+ * shifted views of the padded planes, so no im2col either. dy is laid out in
+ * the same padded pitch with zeros in the thrown-away columns, which then add
+ * nothing. To give the 16-lane chains some length at 8x8 and 16x16, up to
+ * CHUNK images of a chunk sit side by side, each in its own plane-sized slot
+ * (group of g images: K = (g-1)*plane + N). As in fast_conv.c, each fixed
+ * chunk of CHUNK images is summed into its own partial in image order, then the
+ * partials are added in chunk order: the same bits for any thread count. */
+
+enum { CHUNK = 8, GROUP_K = 1024 };
+
+static int group_images(const RnConvDims *d)
+{
+    int g = GROUP_K / (int)plane_floats(d);
+    return g < 1 ? 1 : g > CHUNK ? CHUNK : g;
+}
+
+static size_t bf_per_thread(const RnConvDims *d)
+{
+    size_t gs = plane_floats(d) * (size_t)group_images(d);
+    return ((size_t)(d->in_c + d->out_c) * gs + 15) / 16 * 16;
+}
+
+size_t rn_fast_direct_bwd_filter_ws_floats(const RnConvDims *d, int threads)
+{
+    size_t wsize = (size_t)d->out_c * d->in_c * d->kernel * d->kernel;
+    return bf_per_thread(d) * (size_t)threads + wsize * (size_t)((d->n + CHUNK - 1) / CHUNK);
+}
+
+/* Row r of B is channel r / taps shifted by off[r % taps]. */
+static inline const float *b_row(const float *X, size_t xs, int taps, const int *off, int r)
+{
+    return X + (size_t)(r / taps) * xs + off[r % taps];
+}
+
+#if defined(__AVX512F__)
+
+enum { NT_MR = 4, NT_NR = 6 };
+
+static inline __attribute__((always_inline)) void
+nt_shift_block(const int mr, const int nr, int K, const float *A, size_t lda, const float *X, size_t xs,
+               int taps, const int *off, int r0, float *C, ptrdiff_t ldc, int accumulate)
+{
+    __m512 acc[NT_MR][NT_NR];
+    const float *b[NT_NR];
+#pragma GCC unroll 6
+    for (int j = 0; j < nr; j++)
+        b[j] = b_row(X, xs, taps, off, r0 + j);
+#pragma GCC unroll 4
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < nr; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += 16) {
+        __mmask16 m = lane_mask(K, k);
+        __m512 av[NT_MR], bv[NT_NR];
+#pragma GCC unroll 4
+        for (int i = 0; i < mr; i++)
+            av[i] = _mm512_maskz_loadu_ps(m, A + i * lda + k);
+#pragma GCC unroll 6
+        for (int j = 0; j < nr; j++)
+            bv[j] = _mm512_maskz_loadu_ps(m, b[j] + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < mr; i++)
+#pragma GCC unroll 6
+            for (int j = 0; j < nr; j++)
+                acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < nr; j++) {
+            float s = _mm512_reduce_add_ps(acc[i][j]);
+            C[i * ldc + j] = accumulate ? C[i * ldc + j] + s : s;
+        }
+}
+
+#define NT_CASE(r, n) \
+    case (r) * 8 + (n): nt_shift_block(r, n, K, a, lda, X, xs, taps, off, j, c, ldc, accumulate); break;
+#define NT_ROWS(r) NT_CASE(r, 6) NT_CASE(r, 5) NT_CASE(r, 4) NT_CASE(r, 3) NT_CASE(r, 2) NT_CASE(r, 1)
+
+/* C[o][r] (+)= sum_{k<K} A[o*lda + k] * B_r[k], o < M, r < R (B_r from b_row) */
+static void nt_shift(int M, int R, int K, const float *A, size_t lda, const float *X, size_t xs, int taps,
+                     const int *off, float *C, ptrdiff_t ldc, int accumulate)
+{
+    for (int i = 0; i < M; i += NT_MR) {
+        int mr = M - i < NT_MR ? M - i : NT_MR;
+        for (int j = 0; j < R; j += NT_NR) {
+            int nr = R - j < NT_NR ? R - j : NT_NR;
+            const float *a = A + i * lda;
+            float *c = C + i * ldc + j;
+            switch (mr * 8 + nr) {
+                NT_ROWS(4) NT_ROWS(3) NT_ROWS(2) NT_ROWS(1)
+            }
+        }
+    }
+}
+
+#else
+
+static void nt_shift(int M, int R, int K, const float *A, size_t lda, const float *X, size_t xs, int taps,
+                     const int *off, float *C, ptrdiff_t ldc, int accumulate)
+{
+    for (int i = 0; i < M; i++)
+        for (int r = 0; r < R; r++) {
+            const float *b = b_row(X, xs, taps, off, r);
+            float s = 0;
+            for (int k = 0; k < K; k++)
+                s += A[i * lda + k] * b[k];
+            C[i * ldc + r] = accumulate ? C[i * ldc + r] + s : s;
+        }
+}
+
+#endif
+
+void rn_fast_conv_bwd_filter_direct(int threads, const RnConvDims *d, const float *x, const float *dy,
+                                    float *dw, float *ws)
+{
+    const int k = d->kernel, taps = k * k, Wp = d->in_w + 2 * d->pad, g_max = group_images(d);
+    const size_t plane = plane_floats(d), gs = plane * (size_t)g_max;
+    const int N = (int)pitched_out(d), ckk = d->in_c * taps;
+    const size_t in_img = (size_t)d->in_c * d->in_h * d->in_w, out_hw = (size_t)d->out_h * d->out_w;
+    const size_t wsize = (size_t)d->out_c * ckk, per = bf_per_thread(d);
+    const int chunks = (d->n + CHUNK - 1) / CHUNK;
+    float *partial = ws + per * (size_t)threads;
+    if (chunks == 0) {
+        memset(dw, 0, wsize * sizeof(float));
+        return;
+    }
+    int off[MAX_TAPS];
+    for (int kh = 0; kh < k; kh++)
+        for (int kw = 0; kw < k; kw++)
+            off[kh * k + kw] = kh * Wp + kw;
+#pragma omp parallel num_threads(threads)
+    {
+        float *xg = ws + per * (size_t)omp_get_thread_num(), *dyg = xg + (size_t)d->in_c * gs;
+#pragma omp for schedule(static)
+        for (int ch = 0; ch < chunks; ch++) {
+            int end = (ch + 1) * CHUNK < d->n ? (ch + 1) * CHUNK : d->n;
+            for (int i0 = ch * CHUNK; i0 < end; i0 += g_max) {
+                int g = end - i0 < g_max ? end - i0 : g_max;
+                /* image j of the group in slot j of every channel row (stride gs) */
+                memset(dyg, 0, (size_t)d->out_c * gs * sizeof(float));
+                for (int j = 0; j < g; j++) {
+                    pad_image(d, x + (i0 + j) * in_img, xg + j * plane, gs);
+                    const float *dyi = dy + (size_t)(i0 + j) * d->out_c * out_hw;
+                    for (int o = 0; o < d->out_c; o++)
+                        for (int oh = 0; oh < d->out_h; oh++)
+                            memcpy(dyg + o * gs + j * plane + (size_t)oh * Wp, dyi + (o * d->out_h + oh) * d->out_w,
+                                   (size_t)d->out_w * sizeof(float));
+                }
+                nt_shift(d->out_c, ckk, (int)((g - 1) * plane) + N, dyg, gs, xg, gs, taps, off,
+                         partial + ch * wsize, ckk, i0 > ch * CHUNK);
+            }
+        }
+        /* dw = partial[0] + partial[1] + ... in chunk order, element by element */
+#pragma omp for schedule(static)
+        for (size_t e = 0; e < wsize; e++) {
+            float s = partial[e];
+            for (int c = 1; c < chunks; c++)
+                s += partial[c * wsize + e];
+            dw[e] = s;
         }
     }
 }

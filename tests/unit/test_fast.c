@@ -13,7 +13,8 @@
  *                                     stride 2: FMAs over Cout then col2im adds)
  *   backward filter  L = 8*pixels/16 + 4 + 8 + chunks  (16-lane chains over up to
  *                                     8 images side by side, lane sum, the images
- *                                     of a chunk, chunks in order)
+ *                                     of a chunk, chunks in order; stride 1 runs
+ *                                     over padded planes: pixels = (h+2p)*(w+2p))
  * The check is |fast - exact| <= (L + 2) * u * S: rigorous, so a failure is a
  * bug, not noise. Against the reference op (kernels/cpu/ref_conv.c, whose chains
  * are Cin*k*k, Cout*k*k, and one output row in float then double) the bound is
@@ -168,7 +169,9 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
 
     /* backward filter over the whole batch, at a sample of weights (every 7th, to keep the test fast) */
     int chunks = (n + 7) / 8;
-    L = (8 * ohw + 15) / 16 + 4 + 8 + chunks;
+    /* stride 1 (fast_direct.c): the chains run over up to 8 padded planes, junk columns included */
+    int plane = (hw + 2 * d.pad) * (hw + 2 * d.pad);
+    L = (8 * (stride == 1 && plane > ohw ? plane : ohw) + 15) / 16 + 4 + 8 + chunks;
     for (size_t e = 0; e < w_size(&d); e += 7) {
         int o = (int)(e / ((size_t)in_c * k2)), c = (int)(e / k2 % in_c), kh = (int)(e % k2) / k,
             kw = (int)(e % k);
