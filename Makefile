@@ -144,7 +144,9 @@ $(BUILDDIR)/bench/%: $(BUILDDIR)/tests/bench/%.o $(LIBRN)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIBRN) $(LDLIBS) -o $@
 
 # Objects reached through pattern-rule chains are kept (no rebuild on every `make test`).
-.SECONDARY:
+# Named explicitly: a bare `.SECONDARY:` would also apply to the pipeline's files and
+# break its bookkeeping.
+.SECONDARY: $(TOOLS:%=$(BUILDDIR)/tools/%.o) $(UNIT_SRCS:%.c=$(BUILDDIR)/%.o) $(BENCH_SRCS:%.c=$(BUILDDIR)/%.o)
 
 # ---------------------------------------------------------------- tests
 # The unit tests print "ok"/"not ok" lines; Bats files cover each tool and the pipeline.
