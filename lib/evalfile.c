@@ -37,21 +37,6 @@ static size_t file_size(uint32_t classes, uint32_t nlayers)
     return FIXED_SIZE + (size_t)classes * NAME_LEN + (size_t)classes * classes * 4 + (size_t)nlayers * 8 + 4;
 }
 
-static void put_f64(uint8_t *p, double v)
-{
-    uint64_t bits;
-    memcpy(&bits, &v, 8);
-    rn_put_u64(p, bits);
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t bits = rn_get_u64(p);
-    double v;
-    memcpy(&v, &bits, 8);
-    return v;
-}
-
 void rn_eval_write(const char *path, const RnEval *e)
 {
     if (e->classes < 2 || e->classes > RN_MAX_CLASSES || (int)e->classes != e->cfg.classes ||
@@ -69,15 +54,15 @@ void rn_eval_write(const char *path, const RnEval *e)
     rn_put_u32(buf + 28, (uint32_t)e->cfg.depth);
     rn_put_u32(buf + 32, (uint32_t)e->cfg.shortcut);
     memcpy(buf + 40, e->label, strnlen(e->label, sizeof e->label - 1));
-    put_f64(buf + 104, e->loss);
-    put_f64(buf + 112, e->error);
+    rn_put_f64(buf + 104, e->loss);
+    rn_put_f64(buf + 112, e->error);
     uint8_t *p = buf + FIXED_SIZE;
     for (uint32_t c = 0; c < e->classes; c++, p += NAME_LEN)
         memcpy(p, e->class_names[c], strnlen(e->class_names[c], NAME_LEN - 1));
     for (uint32_t i = 0; i < e->classes * e->classes; i++, p += 4)
         rn_put_u32(p, e->confusion[i]);
     for (uint32_t l = 0; l < e->nlayers; l++, p += 8)
-        put_f64(p, e->layer_std[l]);
+        rn_put_f64(p, e->layer_std[l]);
     rn_put_u32(p, rn_crc32(buf, size - 4));
 
     RnOut *out = rn_out_open(path);
@@ -124,8 +109,8 @@ void rn_eval_read(const char *path_in, RnEval *e)
     if (!memchr(buf + 40, 0, sizeof e->label))
         rn_die("%s: eval label is not NUL-terminated", path);
     memcpy(e->label, buf + 40, sizeof e->label);
-    e->loss = get_f64(buf + 104);
-    e->error = get_f64(buf + 112);
+    e->loss = rn_get_f64(buf + 104);
+    e->error = rn_get_f64(buf + 112);
     const uint8_t *p = buf + FIXED_SIZE;
     for (uint32_t c = 0; c < e->classes; c++, p += NAME_LEN) {
         if (!memchr(p, 0, NAME_LEN))
@@ -142,7 +127,7 @@ void rn_eval_read(const char *path_in, RnEval *e)
     }
     e->layer_std = rn_xmalloc(sizeof *e->layer_std * (e->nlayers ? e->nlayers : 1));
     for (uint32_t l = 0; l < e->nlayers; l++, p += 8) {
-        e->layer_std[l] = get_f64(p);
+        e->layer_std[l] = rn_get_f64(p);
         if (!(e->layer_std[l] >= 0) || !isfinite(e->layer_std[l]))
             rn_die("%s: layer %u std is %g (must be finite and >= 0)", path, l + 1, e->layer_std[l]);
     }

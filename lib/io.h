@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 bool rn_is_stdio(const char *path);               /* path is "-" */
 
@@ -40,6 +41,21 @@ static inline uint32_t rn_get_u32(const uint8_t *p)
 }
 static inline void rn_put_u64(uint8_t *p, uint64_t v) { rn_put_u32(p, (uint32_t)v); rn_put_u32(p + 4, (uint32_t)(v >> 32)); }
 static inline uint64_t rn_get_u64(const uint8_t *p) { return rn_get_u32(p) | (uint64_t)rn_get_u32(p + 4) << 32; }
+
+/* IEEE-754 binary64, little-endian (the metrics and eval files) */
+static inline void rn_put_f64(uint8_t *p, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    rn_put_u64(p, bits);
+}
+static inline double rn_get_f64(const uint8_t *p)
+{
+    uint64_t bits = rn_get_u64(p);
+    double v;
+    memcpy(&v, &bits, 8);
+    return v;
+}
 
 uint32_t rn_crc32(const void *data, size_t n);    /* IEEE 802.3, as zlib's crc32() */
 

@@ -33,21 +33,6 @@
 #define RECORD_SIZE 80
 #define SHOWN(path) (rn_is_stdio(path) ? "stdin" : (path))
 
-static void put_f64(uint8_t *p, double v)
-{
-    uint64_t bits;
-    memcpy(&bits, &v, 8);
-    rn_put_u64(p, bits);
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t bits = rn_get_u64(p);
-    double v;
-    memcpy(&v, &bits, 8);
-    return v;
-}
-
 static void encode_header(uint8_t h[HEADER_SIZE], const char *label)
 {
     memset(h, 0, HEADER_SIZE);
@@ -67,7 +52,7 @@ static void encode_record(uint8_t r[RECORD_SIZE], const RnMetricRecord *rec)
     const double f[7] = {rec->lr, rec->train_loss, rec->train_err, rec->test_loss,
                          rec->test_err, rec->seconds, rec->images_per_sec};
     for (int i = 0; i < 7; i++)
-        put_f64(r + 16 + 8 * i, f[i]);
+        rn_put_f64(r + 16 + 8 * i, f[i]);
     rn_put_u32(r + 76, rn_crc32(r, 76));
 }
 
@@ -80,7 +65,7 @@ static int decode_record(const uint8_t *r, RnMetricRecord *rec)
     double *f[7] = {&rec->lr, &rec->train_loss, &rec->train_err, &rec->test_loss,
                     &rec->test_err, &rec->seconds, &rec->images_per_sec};
     for (int i = 0; i < 7; i++)
-        *f[i] = get_f64(r + 16 + 8 * i);
+        *f[i] = rn_get_f64(r + 16 + 8 * i);
     return 1;
 }
 
