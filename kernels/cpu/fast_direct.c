@@ -10,9 +10,11 @@
  *   yp[o][q] = sum_{c, t} w[o][c][t] * xp[c][q + off[t]]
  * and 16 consecutive outputs read 16 consecutive inputs: plain vector loads,
  * no 9x copy of the image (im2col was as slow as the multiply at 16 channels).
- * The p*2 columns q with ow >= OW of each row are computed and thrown away
- * (6% of the work at W = 32, 11% at 16, 20% at 8); the valid outputs are then
- * copied out to y. Every index read for a kept output stays inside its plane.
+ * When OW is a multiple of 16 (32, 16) each vector covers 16 outputs of one
+ * row and goes straight to y. Otherwise (8, odd sizes) vectors run along q
+ * across rows: the 2p columns q with ow >= OW of each row are computed and
+ * thrown away (20% of the work at W = 8) and the valid outputs are copied out
+ * to y. Every index read for a kept output stays inside its plane.
  *
  * The micro-kernel is the GEMM one of fast_gemm.c with the B row pointer taken
  * from the offset table: MR = 8 output channels x NV = 3 vectors of 16 outputs
@@ -78,26 +80,32 @@ static inline __mmask16 lane_mask(int n, int j)
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
 }
 
-/* C[0..mr)[0..16nv) = sum_{c<cin, t<taps} A[i*lda + c*taps + t] * X[c*plane + off[t] + col].
+/* For v < nv: C[i*ldc + cs[v] + lane] = sum_{c<cin, t<taps} A[i*lda + c*taps + t] *
+ * X[c*plane + off[t] + xs[v] + lane], i < mr, 16 lanes (the last masked by last).
  * mr, nv are constants at every call site, so acc[][] lives in registers. */
 static inline __attribute__((always_inline)) void
-direct_block(const int mr, const int nv, __mmask16 last, int cin, int taps, const int *off,
-             const float *A, ptrdiff_t lda, const float *X, ptrdiff_t plane, float *C, ptrdiff_t ldc)
+direct_block(const int mr, const int nv, __mmask16 last, int cin, int taps, const int *off, const float *A,
+             ptrdiff_t lda, const float *X, ptrdiff_t plane, const int *xs, float *C, ptrdiff_t ldc, const int *cs)
 {
     __m512 acc[MR][NV];
+    const float *xv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < nv; v++)
+        xv[v] = X + xs[v];
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++)
             acc[i][v] = _mm512_setzero_ps();
     for (int c = 0; c < cin; c++) {
-        const float *xc = X + c * plane, *ac = A + c * taps;
+        const float *ac = A + c * taps;
+        const ptrdiff_t cp = c * plane;
         for (int t = 0; t < taps; t++) {
-            const float *b = xc + off[t];
+            const ptrdiff_t o = cp + off[t];
             __m512 bv[NV];
 #pragma GCC unroll 3
             for (int v = 0; v < nv; v++)
-                bv[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+                bv[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, xv[v] + o) : _mm512_loadu_ps(xv[v] + o);
 #pragma GCC unroll 8
             for (int i = 0; i < mr; i++) {
                 __m512 av = _mm512_set1_ps(ac[i * lda + t]);
@@ -111,32 +119,61 @@ direct_block(const int mr, const int nv, __mmask16 last, int cin, int taps, cons
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++)
-            _mm512_mask_storeu_ps(C + i * ldc + 16 * v, v == nv - 1 ? last : (__mmask16)0xFFFF, acc[i][v]);
+            _mm512_mask_storeu_ps(C + i * ldc + cs[v], v == nv - 1 ? last : (__mmask16)0xFFFF, acc[i][v]);
 }
 
 #define DB_CASE(r, v) \
-    case (r) * 4 + (v): direct_block(r, v, last, cin, taps, off, a, lda, xb, plane, c, ldc); break;
+    case (r) * 4 + (v): direct_block(r, v, last, cin, taps, off, a, lda, xp, plane, xs, c, ldc, cs); break;
 #define DB_ROWS(r) DB_CASE(r, 3) DB_CASE(r, 2) DB_CASE(r, 1)
 
-/* yp[o][q], q < N, of one image from its padded planes xp */
+/* The blocks of one image: vectors [v0, v0 + nv) with their sources xs and
+ * destinations cs, over all output channels. */
+static inline void block_all_channels(int cout, int cin, int taps, const int *off, const float *w,
+                                      const float *xp, ptrdiff_t plane, int nv, __mmask16 last, const int *xs,
+                                      float *y, ptrdiff_t ldc, const int *cs)
+{
+    const ptrdiff_t lda = (ptrdiff_t)cin * taps;
+    for (int i = 0; i < cout; i += MR) {
+        int mr = cout - i < MR ? cout - i : MR;
+        const float *a = w + i * lda;
+        float *c = y + i * ldc;
+        switch (mr * 4 + nv) {
+            DB_ROWS(8) DB_ROWS(7) DB_ROWS(6) DB_ROWS(5) DB_ROWS(4) DB_ROWS(3) DB_ROWS(2) DB_ROWS(1)
+        }
+    }
+}
+
+/* yp[o][q], q < N, of one image from its padded planes xp (outputs in padded pitch) */
 static void direct_image(int cout, int cin, int taps, const int *off, const float *w, const float *xp,
                          ptrdiff_t plane, int N, float *yp)
 {
-    const ptrdiff_t lda = (ptrdiff_t)cin * taps, ldc = N;
     for (int j = 0; j < N; j += 16 * NV) {
         int nv = (N - j + 15) / 16;
         if (nv > NV)
             nv = NV;
-        __mmask16 last = lane_mask(N, j + 16 * (nv - 1));
-        const float *xb = xp + j;
-        for (int i = 0; i < cout; i += MR) {
-            int mr = cout - i < MR ? cout - i : MR;
-            const float *a = w + i * lda;
-            float *c = yp + i * ldc + j;
-            switch (mr * 4 + nv) {
-                DB_ROWS(8) DB_ROWS(7) DB_ROWS(6) DB_ROWS(5) DB_ROWS(4) DB_ROWS(3) DB_ROWS(2) DB_ROWS(1)
-            }
+        int xs[NV] = {j, j + 16, j + 32};
+        block_all_channels(cout, cin, taps, off, w, xp, plane, nv, lane_mask(N, j + 16 * (nv - 1)), xs, yp, N,
+                           xs);
+    }
+}
+
+/* When the output width is a multiple of 16, each vector stays within one
+ * output row: nothing is thrown away and the results go straight to y[o][oh][ow]. */
+static int rows_ok(const RnConvDims *d) { return d->out_w % 16 == 0; }
+
+static void direct_image_rows(const RnConvDims *d, int taps, const int *off, const float *w, const float *xp,
+                              ptrdiff_t plane, float *y)
+{
+    const int per_row = d->out_w / 16, V = d->out_h * per_row, Wp = d->in_w + 2 * d->pad;
+    for (int v0 = 0; v0 < V; v0 += NV) {
+        int nv = V - v0 < NV ? V - v0 : NV, xs[NV] = {0}, cs[NV] = {0};
+        for (int v = 0; v < nv; v++) {
+            int oh = (v0 + v) / per_row, m = (v0 + v) % per_row;
+            xs[v] = oh * Wp + 16 * m;
+            cs[v] = oh * d->out_w + 16 * m;
         }
+        block_all_channels(d->out_c, d->in_c, taps, off, w, xp, plane, nv, (__mmask16)0xFFFF, xs, y,
+                           (ptrdiff_t)d->out_h * d->out_w, cs);
     }
 }
 
@@ -153,6 +190,13 @@ static void direct_image(int cout, int cin, int taps, const int *off, const floa
                     s += w[((size_t)o * cin + c) * taps + t] * xp[c * plane + off[t] + q];
             yp[(size_t)o * N + q] = s;
         }
+}
+
+static int rows_ok(const RnConvDims *d) { (void)d; return 0; }
+static void direct_image_rows(const RnConvDims *d, int taps, const int *off, const float *w, const float *xp,
+                              ptrdiff_t plane, float *y)
+{
+    (void)d, (void)taps, (void)off, (void)w, (void)xp, (void)plane, (void)y;
 }
 
 #endif
@@ -175,8 +219,12 @@ void rn_fast_conv_direct(int threads, const RnConvDims *d, const float *x, const
 #pragma omp for schedule(static)
         for (int i = 0; i < d->n; i++) {
             pad_image(d, x + i * in_img, xp, (size_t)plane);
-            direct_image(d->out_c, d->in_c, taps, off, w, xp, plane, N, yp);
             float *yi = y + (size_t)i * d->out_c * out_hw;
+            if (rows_ok(d)) {
+                direct_image_rows(d, taps, off, w, xp, plane, yi);
+                continue;
+            }
+            direct_image(d->out_c, d->in_c, taps, off, w, xp, plane, N, yp);
             for (int o = 0; o < d->out_c; o++)
                 for (int oh = 0; oh < d->out_h; oh++)
                     memcpy(yi + (o * d->out_h + oh) * d->out_w, yp + (size_t)o * N + (size_t)oh * Wp,
