@@ -55,7 +55,7 @@ RnBackend *rn_backend_create(const RnBackendOptions *opts)
             }
         }
         RnBackend *be = rn_cpu_backend_create(opts);
-        rn_info("device: %s (no usable GPU: %s)", be->description, why);
+        rn_info("device: %s (the GPU is not used: %s)", be->description, why);
         return be;
     }
 
