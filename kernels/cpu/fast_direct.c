@@ -70,15 +70,9 @@ static void pad_image(const RnConvDims *d, const float *x, float *xp, size_t cs)
 }
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
+#include "fast_tile.h"
 
 enum { MR = 8, NV = 3 };
-
-static inline __mmask16 lane_mask(int n, int j)
-{
-    int left = n - j;
-    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-}
 
 /* For v < nv: C[i*ldc + cs[v] + lane] = sum_{c<cin, t<taps} A[i*lda + c*taps + t] *
  * X[c*plane + off[t] + xs[v] + lane], i < mr, 16 lanes (the last masked by last).
@@ -278,38 +272,11 @@ static inline __attribute__((always_inline)) void
 nt_shift_block(const int mr, const int nr, int K, const float *A, size_t lda, const float *X, size_t xs,
                int taps, const int *off, int r0, float *C, ptrdiff_t ldc, int accumulate)
 {
-    __m512 acc[NT_MR][NT_NR];
     const float *b[NT_NR];
 #pragma GCC unroll 6
     for (int j = 0; j < nr; j++)
         b[j] = b_row(X, xs, taps, off, r0 + j);
-#pragma GCC unroll 4
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 6
-        for (int j = 0; j < nr; j++)
-            acc[i][j] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k += 16) {
-        __mmask16 m = lane_mask(K, k);
-        __m512 av[NT_MR], bv[NT_NR];
-#pragma GCC unroll 4
-        for (int i = 0; i < mr; i++)
-            av[i] = _mm512_maskz_loadu_ps(m, A + i * lda + k);
-#pragma GCC unroll 6
-        for (int j = 0; j < nr; j++)
-            bv[j] = _mm512_maskz_loadu_ps(m, b[j] + k);
-#pragma GCC unroll 4
-        for (int i = 0; i < mr; i++)
-#pragma GCC unroll 6
-            for (int j = 0; j < nr; j++)
-                acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 6
-        for (int j = 0; j < nr; j++) {
-            float s = _mm512_reduce_add_ps(acc[i][j]);
-            C[i * ldc + j] = accumulate ? C[i * ldc + j] + s : s;
-        }
+    dot_tile(mr, nr, K, A, (ptrdiff_t)lda, b, C, ldc, accumulate);
 }
 
 #define NT_CASE(r, n) \

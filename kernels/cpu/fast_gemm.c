@@ -20,16 +20,9 @@
 #include <string.h>
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
+#include "fast_tile.h"
 
 enum { MR = 4, NV = 4, KC = 128 };
-
-/* Mask of the valid lanes of the vector starting at column j of n. */
-static inline __mmask16 lane_mask(int n, int j)
-{
-    int left = n - j;
-    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-}
 
 /* One mr x nv block of C over k in [0, kc). mr, nv are compile-time constants
  * at every call site (the switch below), so the loops unroll and acc[][] lives
@@ -108,38 +101,16 @@ void rn_fast_gemm_nn(int M, int N, int K, const float *A, ptrdiff_t a_rs, ptrdif
 
 enum { NT_MR = 4, NT_NR = 4 };
 
+/* One tile of C = A . B^T: the columns' operands are rows of B. */
 static inline __attribute__((always_inline)) void
 nt_block(const int mr, const int nr, int K, const float *A, ptrdiff_t lda, const float *B,
          ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate)
 {
-    __m512 acc[NT_MR][NT_NR];
+    const float *b[NT_NR];
 #pragma GCC unroll 4
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nr; j++)
-            acc[i][j] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k += 16) {
-        __mmask16 m = lane_mask(K, k);
-        __m512 av[NT_MR], bv[NT_NR];
-#pragma GCC unroll 4
-        for (int i = 0; i < mr; i++)
-            av[i] = _mm512_maskz_loadu_ps(m, A + i * lda + k);
-#pragma GCC unroll 4
-        for (int j = 0; j < nr; j++)
-            bv[j] = _mm512_maskz_loadu_ps(m, B + j * ldb + k);
-#pragma GCC unroll 4
-        for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-            for (int j = 0; j < nr; j++)
-                acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nr; j++) {
-            float s = _mm512_reduce_add_ps(acc[i][j]);
-            C[i * ldc + j] = accumulate ? C[i * ldc + j] + s : s;
-        }
+    for (int j = 0; j < nr; j++)
+        b[j] = B + j * ldb;
+    dot_tile(mr, nr, K, A, lda, b, C, ldc, accumulate);
 }
 
 #define NT_CASE(r, n) \
