@@ -5,6 +5,7 @@
  *   fast_gemm.c   single-threaded AVX-512 register-blocked matrix products
  *   fast_conv.c   convolutions as im2col + GEMM, one image per task
  *   fast_direct.c stride-1 convolutions without im2col (padded-pitch planes)
+ *   fast_wino.c   3x3 stride-1 convolutions by Winograd F(2x2,3x3), all three passes
  *   fast_bn.c     batch norm (+ residual add + ReLU) in per-channel sweeps
  *   fast.c        rn_fast_install and the grow-once workspace
  *
@@ -41,6 +42,18 @@ void rn_fast_gemm_nn(int M, int N, int K, const float *A, ptrdiff_t a_rs, ptrdif
  * (a product of rows with rows: the filter gradient dY * col^T). */
 void rn_fast_gemm_nt(int M, int N, int K, const float *A, ptrdiff_t lda,
                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate);
+
+/* 3x3 stride-1 pad-1 convolutions by Winograd F(2x2,3x3) (fast_wino.c).
+ * rn_fast_wino_ok says whether d is one it takes (even plane sizes whose
+ * half-width is a multiple or a divisor of 16, and AVX-512); ws must hold
+ * rn_fast_wino_ws_floats(d, threads) floats, for any of the three passes. */
+int rn_fast_wino_ok(const RnConvDims *d);
+size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads);
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws);
+void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
+                                float *ws);
+void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,
+                                  float *ws);
 
 /* Stride-1 convolution straight from padded input planes (fast_direct.c).
  * rn_fast_direct_ok says whether d is such a convolution; ws must hold

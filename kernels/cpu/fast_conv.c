@@ -117,16 +117,22 @@ static void forward(int threads, const RnConvDims *d, const float *x, const floa
     }
 }
 
-/* Workspace floats of forward_any: the direct path's planes, or im2col buffers. */
+/* Workspace floats of forward_any: Winograd's transforms, the direct path's
+ * planes, or im2col buffers. */
 static size_t forward_ws_floats(const RnConvDims *d, int threads)
 {
+    if (rn_fast_wino_ok(d))
+        return rn_fast_wino_ws_floats(d, threads);
     return rn_fast_direct_ok(d) ? rn_fast_direct_ws_floats(d, threads) : col_floats(d) * (size_t)threads;
 }
 
-/* Stride 1 runs without im2col (fast_direct.c); strided ones through it. */
+/* 3x3 stride 1 runs by Winograd (fast_wino.c), other stride-1 kernels without
+ * im2col (fast_direct.c), strided ones through im2col. */
 static void forward_any(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws)
 {
-    if (rn_fast_direct_ok(d))
+    if (rn_fast_wino_ok(d))
+        rn_fast_conv_wino_fwd(threads, d, x, w, y, ws);
+    else if (rn_fast_direct_ok(d))
         rn_fast_conv_direct(threads, d, x, w, y, ws);
     else
         forward(threads, d, x, w, y, ws);
@@ -157,6 +163,11 @@ static void bwd_data_as_forward(int threads, const RnConvDims *d, const float *d
 
 void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx)
 {
+    if (rn_fast_wino_ok(d)) {
+        const int th = rn_fast_threads(be);
+        rn_fast_conv_wino_bwd_data(th, d, dy, w, dx, rn_fast_workspace(rn_fast_wino_ws_floats(d, th)));
+        return;
+    }
     if (d->stride == 1 && d->pad <= d->kernel - 1) {
         bwd_data_as_forward(rn_fast_threads(be), d, dy, w, dx);
         return;
@@ -191,6 +202,11 @@ static int group_images(const RnConvDims *d)
 
 void rn_fast_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x, const float *dy, float *dw)
 {
+    if (rn_fast_wino_ok(d)) {
+        const int th = rn_fast_threads(be);
+        rn_fast_conv_wino_bwd_filter(th, d, x, dy, dw, rn_fast_workspace(rn_fast_wino_ws_floats(d, th)));
+        return;
+    }
     if (rn_fast_direct_ok(d)) {
         const int th = rn_fast_threads(be);
         rn_fast_conv_bwd_filter_direct(th, d, x, dy, dw, rn_fast_workspace(rn_fast_direct_bwd_filter_ws_floats(d, th)));

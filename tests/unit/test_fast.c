@@ -16,7 +16,25 @@
  *                                     of a chunk, chunks in order; stride 1 runs
  *                                     over padded planes: pixels = (h+2p)*(w+2p))
  * The check is |fast - exact| <= (L + 2) * u * S: rigorous, so a failure is a
- * bug, not noise. Against the reference op (kernels/cpu/ref_conv.c, whose chains
+ * bug, not noise.
+ *
+ * Winograd F(2x2,3x3) (fast_wino.c: 3x3 stride-1 layers with >= 8 channels)
+ * computes other intermediate sums, so its bound has its own L and S. Written
+ * out in products w*x, one output of a tile is sum over (r,s,p,q) of
+ * w[r][s] x[p][q] f_a(r,p) f_b(s,q), where f_a(r,p) = sum_i |A^T[a][i] G[i][r] B^T[i][p]|
+ * bounds the 1-D coefficient; every f is <= 2 (work it out from the matrices
+ * in fast_wino.c), so the absolute sum of all terms is at most
+ *   S_w = 4 * sum_c (sum_rs |w[c][r][s]|) * (sum of |x| over the tile's 4x4 patch).
+ * Every term passes at most 2 roundings in the input transform, 4 in the
+ * filter transform, Cin in the GEMM's FMA chain and 4 in the output
+ * transform: L_w = Cin + 10. The data gradient is the same with dy and Cout.
+ * The filter gradient multiplies transformed dy tiles (A dY A^T, 2 roundings)
+ * with transformed patches (2), sums them in 16-lane chains of at most 256/16
+ * columns, 4 lane-sum steps, at most 8 * ceil(tiles/256) products per chunk and
+ * the chunks in order, then untransforms (5 roundings); its S_w sums
+ * 4 * |dy tile| * |x patch| over all tiles of all images.
+ *
+ * Against the reference op (kernels/cpu/ref_conv.c, whose chains
  * are Cin*k*k, Cout*k*k, and one output row in float then double) the bound is
  * the sum of both: |fast - ref| <= (L + L_ref + 4) * u * S. Batch norm: statistics are summed in float per plane and in
  * double over planes; outputs are checked with atol = rtol = 1e-4 on O(1) data
@@ -97,6 +115,7 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
     ref->conv_bwd_filter(ref, &d, x, dy, dwr);
     int bad_ref = 0;
     double worst_ref = 0;
+    const int wino = rn_fast_wino_ok(&d);   /* Winograd bounds (above) instead of the direct ones */
 
     /* images checked: first, middle, last (each image is computed independently) */
     int imgs[3] = {0, n / 2, n - 1};
@@ -108,19 +127,28 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
         for (int o = 0; o < out_c; o++)
             for (int oh = 0; oh < d.out_h; oh++)
                 for (int ow = 0; ow < d.out_w; ow++) {
-                    double s = 0, sa = 0;
-                    for (int c = 0; c < in_c; c++)
+                    double s = 0, sa = 0, sw = 0;
+                    for (int c = 0; c < in_c; c++) {
+                        double wsum = 0, patch = 0;
                         for (int kh = 0; kh < k; kh++)
                             for (int kw = 0; kw < k; kw++) {
                                 double t2 = w[((size_t)o * in_c + c) * k2 + kh * k + kw] *
                                             xat(&d, x, i, c, oh * stride - d.pad + kh, ow * stride - d.pad + kw);
                                 s += t2;
                                 sa += fabs(t2);
+                                wsum += fabs(w[((size_t)o * in_c + c) * k2 + kh * k + kw]);
                             }
+                        if (wino)
+                            for (int p = 0; p < 4; p++)
+                                for (int q = 0; q < 4; q++)
+                                    patch += fabs(xat(&d, x, i, c, oh / 2 * 2 - 1 + p, ow / 2 * 2 - 1 + q));
+                        sw += 4 * wsum * patch;
+                    }
                     size_t at = (((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow;
                     double got = y[at];
-                    vs(got, yr[at], (L + L + 4) * U * sa, &bad_ref, &worst_ref);
-                    double r = fabs(got - s) / ((L + 2) * U * sa + 1e-30);
+                    double bound = wino ? (in_c + 12) * U * sw : (L + 2) * U * sa;
+                    vs(got, yr[at], bound + (L + 2) * U * sa, &bad_ref, &worst_ref);
+                    double r = fabs(got - s) / (bound + 1e-30);
                     if (!(r <= 1))
                         bad_fwd++;
                     if (r > worst_fwd)
@@ -134,10 +162,29 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
     L = out_c * k2 + k2;
     size_t img_in = (size_t)in_c * hw * hw;
     double *ex = malloc(img_in * sizeof(double)), *exa = malloc(img_in * sizeof(double));
+    double *exw = calloc(img_in, sizeof(double));
     for (int t = 0; t < 3; t++) {
         int i = imgs[t];
         memset(ex, 0, img_in * sizeof(double));
         memset(exa, 0, img_in * sizeof(double));
+        /* Winograd: a forward pass of dy (padded by 1) with the turned filters */
+        for (size_t e = 0; wino && e < img_in; e++) {
+            int c = (int)(e / ((size_t)hw * hw)), ih = (int)(e / hw % hw), iw = (int)(e % hw);
+            double sw = 0;
+            for (int o = 0; o < out_c; o++) {
+                double wsum = 0, patch = 0;
+                for (int r = 0; r < k2; r++)
+                    wsum += fabs(w[((size_t)o * in_c + c) * k2 + r]);
+                for (int p = 0; p < 4; p++)
+                    for (int q = 0; q < 4; q++) {
+                        int oh = ih / 2 * 2 - 1 + p, ow = iw / 2 * 2 - 1 + q;
+                        if (oh >= 0 && oh < d.out_h && ow >= 0 && ow < d.out_w)
+                            patch += fabs(dy[(((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow]);
+                    }
+                sw += 4 * wsum * patch;
+            }
+            exw[e] = (out_c + 12) * U * sw;
+        }
         for (int o = 0; o < out_c; o++)
             for (int oh = 0; oh < d.out_h; oh++)
                 for (int ow = 0; ow < d.out_w; ow++) {
@@ -154,8 +201,9 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
                             }
                 }
         for (size_t e = 0; e < img_in; e++) {
-            vs(dx[i * img_in + e], dxr[i * img_in + e], (L + out_c * k2 + 4) * U * exa[e], &bad_ref, &worst_ref);
-            double r = fabs(dx[i * img_in + e] - ex[e]) / ((L + 2) * U * exa[e] + 1e-30);
+            double bound = wino ? exw[e] : (L + 2) * U * exa[e];
+            vs(dx[i * img_in + e], dxr[i * img_in + e], bound + (out_c * k2 + 2) * U * exa[e], &bad_ref, &worst_ref);
+            double r = fabs(dx[i * img_in + e] - ex[e]) / (bound + 1e-30);
             if (!(r <= 1))
                 bad_bd++;
             if (r > worst_bd)
@@ -164,6 +212,7 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
     }
     free(ex);
     free(exa);
+    free(exw);
     CHECK(!bad_bd, "conv bwd data n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", n, in_c, out_c, hw,
           hw, k, stride, worst_bd);
 
@@ -172,10 +221,24 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
     /* stride 1 (fast_direct.c): the chains run over up to 8 padded planes, junk columns included */
     int plane = (hw + 2 * d.pad) * (hw + 2 * d.pad);
     L = (8 * (stride == 1 && plane > ohw ? plane : ohw) + 15) / 16 + 4 + 8 + chunks;
+    const int tiles = (d.out_h / 2) * (d.out_w / 2);
+    const double L_w = 2 + 2 + 16 + 4 + 8 * ((tiles + 255) / 256) + chunks + 5;
     for (size_t e = 0; e < w_size(&d); e += 7) {
         int o = (int)(e / ((size_t)in_c * k2)), c = (int)(e / k2 % in_c), kh = (int)(e % k2) / k,
             kw = (int)(e % k);
-        double s = 0, sa = 0;
+        double s = 0, sa = 0, sw = 0;
+        for (int i = 0; wino && i < n; i++)
+            for (int ty = 0; ty < d.out_h / 2; ty++)
+                for (int tx = 0; tx < d.out_w / 2; tx++) {
+                    double gsum = 0, patch = 0;
+                    for (int a = 0; a < 2; a++)
+                        for (int b = 0; b < 2; b++)
+                            gsum += fabs(dy[(((size_t)i * out_c + o) * d.out_h + 2 * ty + a) * d.out_w + 2 * tx + b]);
+                    for (int p = 0; p < 4; p++)
+                        for (int q = 0; q < 4; q++)
+                            patch += fabs(xat(&d, x, i, c, 2 * ty - 1 + p, 2 * tx - 1 + q));
+                    sw += 4 * gsum * patch;
+                }
         for (int i = 0; i < n; i++)
             for (int oh = 0; oh < d.out_h; oh++)
                 for (int ow = 0; ow < d.out_w; ow++) {
@@ -184,8 +247,9 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
                     s += t2;
                     sa += fabs(t2);
                 }
-        vs(dw[e], dwr[e], (L + d.out_w + 1 + 4) * U * sa, &bad_ref, &worst_ref);
-        double r = fabs(dw[e] - s) / ((L + 2) * U * sa + 1e-30);
+        double bound = wino ? (L_w + 2) * U * sw : (L + 2) * U * sa;
+        vs(dw[e], dwr[e], bound + (d.out_w + 1 + 2) * U * sa, &bad_ref, &worst_ref);
+        double r = fabs(dw[e] - s) / (bound + 1e-30);
         if (!(r <= 1))
             bad_bf++;
         if (r > worst_bf)
@@ -433,6 +497,12 @@ int main(void)
     check_conv(2, 5, 7, 11, 1, 1);
     check_conv(2, 3, 11, 13, 5, 1);
     check_conv(4, 9, 20, 17, 3, 1);
+    /* the Winograd path (fast_wino.c) on planes whose tile rows fill a vector
+     * twice (64x64), a quarter (8x8: tested above), an eighth with fewer tiles
+     * than a vector (4x4) and one tile (2x2), with channel counts off 16 */
+    check_conv(2, 8, 64, 12, 3, 1);
+    check_conv(5, 12, 4, 8, 3, 1);
+    check_conv(9, 16, 2, 24, 3, 1);
 
     int shapes[3][2] = {{16, 32}, {32, 16}, {64, 8}};
     for (int s = 0; s < 3; s++) {
