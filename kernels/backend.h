@@ -88,6 +88,12 @@ struct RnBackend {
     void (*bn_fwd_eval)(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
                         const float *residual, int relu, const float *running_mean,
                         const float *running_var, float eps, float *y);
+    /* Optional (NULL in a backend without it): conv_fwd then bn_fwd_eval in one
+     * op, y = act(bn_eval(conv(x, w)) + residual), with the same result bits
+     * as the two ops. The executor uses it in eval mode (rn-eval, the test pass). */
+    void (*conv_bn_eval_fwd)(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
+                             const float *gamma, const float *beta, const float *residual, int relu,
+                             const float *running_mean, const float *running_var, float eps, float *y);
     /* Backward of bn_fwd_train. y is its output (gives the ReLU mask). Writes dx,
      * dgamma, dbeta, and, when dresidual != NULL, the gradient reaching the
      * residual input (dy masked by the ReLU). */

@@ -144,7 +144,9 @@ static void init_unit(RnModel *m, Unit *u, const RnConvBn *cb, int response)
 /* Inference models: the units share five buffers. Within a block reading X
  * (the previous block's output) the live values are: conv1 X -> a, bn1 a -> b,
  * conv2 b -> a, shortcut X -> c (pad, or the projection's conv) and c -> d
- * (its BN), bn2 (a, residual X|c|d) -> b; b is the next block's X. */
+ * (its BN), bn2 (a, residual X|c|d) -> a, in place; a is the next block's X.
+ * So no unit's output is its own input, and the fused conv_bn_eval_fwd
+ * (conv2 b -> a directly) may run on every unit. */
 static void assign_inference_buffers(RnModel *m, float *pool[5])
 {
     int x = 1;
@@ -159,11 +161,11 @@ static void assign_inference_buffers(RnModel *m, float *pool[5])
         br->conv1.pre = pool[other[0]];
         br->conv1.out = pool[other[1]];
         br->conv2.pre = pool[other[0]];
-        br->conv2.out = pool[other[1]];
+        br->conv2.out = pool[other[0]];
         br->residual = pool[other[2]];
         br->proj.pre = pool[other[2]];
         br->proj.out = pool[other[3]];
-        x = other[1];
+        x = other[0];
     }
 }
 
@@ -396,8 +398,15 @@ static void unit_forward(RnModel *m, Unit *u, int n, const float *in, const floa
     RnBackend *be = m->be;
     RnConvDims cd = u->dims;
     cd.n = n;
-    be->conv_fwd(be, &cd, in, u->w, u->pre);
     RnDims d = out_dims(u, n);
+    if (!train && be->conv_bn_eval_fwd && !(m->collecting && u->response >= 0) && in != u->out &&
+        residual != u->out) {
+        /* one op: the backend may skip writing the convolution's own output */
+        be->conv_bn_eval_fwd(be, &cd, in, u->w, u->gamma, u->beta, residual, relu, u->running_mean,
+                             u->running_var, RN_BN_EPS, u->out);
+        return;
+    }
+    be->conv_fwd(be, &cd, in, u->w, u->pre);
     if (train) {
         be->bn_fwd_train(be, d, u->pre, u->gamma, u->beta, residual, relu, RN_BN_MOMENTUM, RN_BN_EPS,
                          u->running_mean, u->running_var, u->save_mean, u->save_invstd, u->out);

@@ -48,8 +48,19 @@ void rn_fast_gemm_nt(int M, int N, int K, const float *A, ptrdiff_t lda,
  * half-width is a multiple or a divisor of 16, and AVX-512); ws must hold
  * rn_fast_wino_ws_floats(d, threads) floats, for any of the three passes. */
 int rn_fast_wino_ok(const RnConvDims *d);
+/* Batch norm in eval mode (+ residual) (+ ReLU) applied as a convolution's
+ * outputs are written (rn-eval, the test pass): y = act((conv - mean[k]) *
+ * scale[k] + beta[k] + residual) with scale = gamma / sqrt(var + eps), the
+ * formula and operation order of fast_bn.c, so the bits are those of
+ * conv_fwd followed by bn_fwd_eval. residual is NULL or shaped like y. */
+typedef struct {
+    const float *mean, *scale, *beta, *residual;
+    int relu;
+} RnFastBnEval;
 size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads);
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws);
+/* bn: NULL for the plain convolution */
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, const RnFastBnEval *bn,
+                           float *y, float *ws);
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
                                 float *ws);
 void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,
@@ -70,6 +81,9 @@ void rn_fast_conv_bwd_filter_direct(int threads, const RnConvDims *d, const floa
 void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y);
 void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx);
 void rn_fast_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x, const float *dy, float *dw);
+void rn_fast_conv_bn_eval_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
+                              const float *gamma, const float *beta, const float *residual, int relu,
+                              const float *running_mean, const float *running_var, float eps, float *y);
 
 void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
                           const float *residual, int relu, float momentum, float eps,

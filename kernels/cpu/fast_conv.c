@@ -16,6 +16,7 @@
  * number of threads. */
 #include "fast.h"
 
+#include <math.h>
 #include <omp.h>
 #include <string.h>
 
@@ -131,7 +132,7 @@ static size_t forward_ws_floats(const RnConvDims *d, int threads)
 static void forward_any(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws)
 {
     if (rn_fast_wino_ok(d))
-        rn_fast_conv_wino_fwd(threads, d, x, w, y, ws);
+        rn_fast_conv_wino_fwd(threads, d, x, w, NULL, y, ws);
     else if (rn_fast_direct_ok(d))
         rn_fast_conv_direct(threads, d, x, w, y, ws);
     else
@@ -142,6 +143,30 @@ void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const 
 {
     const int threads = rn_fast_threads(be);
     forward_any(threads, d, x, w, y, rn_fast_workspace(forward_ws_floats(d, threads)));
+}
+
+/* Convolution then eval-mode batch norm (+ residual) (+ ReLU). Winograd layers
+ * apply the batch norm as they write their outputs (one pass over y fewer);
+ * the others run the two ops, the second in place. Same bits either way. */
+void rn_fast_conv_bn_eval_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
+                              const float *gamma, const float *beta, const float *residual, int relu,
+                              const float *running_mean, const float *running_var, float eps, float *y)
+{
+    if (!rn_fast_wino_ok(d)) {
+        rn_fast_conv_fwd(be, d, x, w, y);
+        rn_fast_bn_fwd_eval(be, (RnDims){d->n, d->out_c, d->out_h, d->out_w}, y, gamma, beta, residual, relu,
+                            running_mean, running_var, eps, y);
+        return;
+    }
+    const int threads = rn_fast_threads(be), K = d->out_c;
+    const size_t kp = (size_t)(K + 15) / 16 * 16;
+    float *ws = rn_fast_workspace(2 * kp + rn_fast_wino_ws_floats(d, threads));
+    for (int k = 0; k < K; k++) {   /* as fast_bn.c's eval: scale = gamma * (1 / sqrt(var + eps)) */
+        const float invstd = 1.0f / sqrtf(running_var[k] + eps);
+        ws[k] = gamma[k] * invstd;
+    }
+    RnFastBnEval bn = {running_mean, ws, beta, residual, relu};
+    rn_fast_conv_wino_fwd(threads, d, x, w, &bn, y, ws + 2 * kp);
 }
 
 /* Stride 1: the data gradient is itself a convolution, of dy with the filters

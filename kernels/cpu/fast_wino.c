@@ -153,22 +153,45 @@ static inline __m512 place(__m512 acc, const Segment *s, const float *src)
     return _mm512_mask_permutexvar_ps(acc, (__mmask16)(lanes(s->n) << s->l0), idx, r);
 }
 
+/* One output channel's eval-mode batch norm, broadcast (see RnFastBnEval). */
+typedef struct {
+    int on, relu;
+    __m512 mean, scale, beta;
+} Epilogue;
+
+/* v, the outputs at dst (lanes m), through the epilogue; res points at the
+ * residual of the same outputs (or is NULL). The operations and their order
+ * are plane_out's in fast_bn.c: ((v - mean) * scale + beta) + res. */
+static inline __m512 finish(const Epilogue *e, __m512 v, const float *res, __mmask16 m)
+{
+    if (!e->on)
+        return v;
+    v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(v, e->mean), e->scale), e->beta);
+    if (res)
+        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
+    if (e->relu)   /* v <= 0 -> 0; a NaN stays (the comparison is false) */
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_setzero_ps());
+    return v;
+}
+
 /* Lanes [l0, l0 + n) of a (even columns) and b (odd columns) interleaved into
- * dst[0 .. 2n): one output row of the segment's tiles. */
-static inline void store_pairs(const Segment *s, __m512 a, __m512 b, float *dst)
+ * dst[0 .. 2n): one output row of the segment's tiles, through the epilogue
+ * (res: the residual at dst, or NULL). */
+static inline void store_pairs(const Segment *s, __m512 a, __m512 b, const Epilogue *e, const float *res, float *dst)
 {
     if (s->n == 16) {
         const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
         const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-        _mm512_storeu_ps(dst, _mm512_permutex2var_ps(a, lo, b));
-        _mm512_storeu_ps(dst + 16, _mm512_permutex2var_ps(a, hi, b));
+        _mm512_storeu_ps(dst, finish(e, _mm512_permutex2var_ps(a, lo, b), res, 0xFFFF));
+        _mm512_storeu_ps(dst + 16, finish(e, _mm512_permutex2var_ps(a, hi, b), res ? res + 16 : NULL, 0xFFFF));
         return;
     }
     /* output lane p takes lane l0 + p/2 of a (p even) or of b (p odd: +16) */
     const __m512i p = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m512i idx = _mm512_add_epi32(_mm512_add_epi32(_mm512_srli_epi32(p, 1), _mm512_set1_epi32(s->l0)),
                                    _mm512_slli_epi32(_mm512_and_si512(p, _mm512_set1_epi32(1)), 4));
-    _mm512_mask_storeu_ps(dst, lanes(2 * s->n), _mm512_permutex2var_ps(a, idx, b));
+    __mmask16 m = lanes(2 * s->n);
+    _mm512_mask_storeu_ps(dst, m, finish(e, _mm512_permutex2var_ps(a, idx, b), res, m));
 }
 
 /* The reverse: src[0 .. 2n) split into even columns (lanes [l0, l0+n) of *a)
@@ -264,8 +287,10 @@ static void input_transform(const Wino *g, int C, const float *P, int vb, int ve
 }
 
 /* The tiles of vectors [vb, ve) of y (one image, K planes) from M_xi[k][t]
- * (columns at M as in input_transform) */
-static void output_transform(const Wino *g, int K, const float *M, int vb, int ve, float *y)
+ * (columns at M as in input_transform), through bn when not NULL (res: this
+ * image's residual, or NULL) */
+static void output_transform(const Wino *g, int K, const float *M, int vb, int ve, const RnFastBnEval *bn,
+                             const float *res, float *y)
 {
     const size_t stride = xi_stride(g, K);
     for (int v = vb; v < ve; v++) {
@@ -273,6 +298,10 @@ static void output_transform(const Wino *g, int K, const float *M, int vb, int v
         int ns = segments(g, v, seg);
         for (int k = 0; k < K; k++) {
             const float *in = M + (size_t)k * g->gt + 16 * (v - vb);
+            Epilogue e = {0, 0, _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            if (bn)
+                e = (Epilogue){1, bn->relu, _mm512_set1_ps(bn->mean[k]), _mm512_set1_ps(bn->scale[k]),
+                               _mm512_set1_ps(bn->beta[k])};
             __m512 m[4][4];
 #pragma GCC unroll 16
             for (int xi = 0; xi < 16; xi++)
@@ -291,9 +320,10 @@ static void output_transform(const Wino *g, int K, const float *M, int vb, int v
             }
             for (int s = 0; s < ns; s++)
 #pragma GCC unroll 2
-                for (int a = 0; a < 2; a++)
-                    store_pairs(&seg[s], o[a][0], o[a][1],
-                                y + ((size_t)k * g->H + 2 * seg[s].ty + a) * g->W + 2 * seg[s].tx);
+                for (int a = 0; a < 2; a++) {
+                    size_t at = ((size_t)k * g->H + 2 * seg[s].ty + a) * g->W + 2 * seg[s].tx;
+                    store_pairs(&seg[s], o[a][0], o[a][1], &e, res ? res + at : NULL, y + at);
+                }
         }
     }
 }
@@ -407,8 +437,10 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
     return m > filt ? m : filt;
 }
 
-/* y = conv(x, f) for n images of C -> K channels, U = the transformed filters */
-static void forward(int threads, int n, const Wino *g, const float *U, const float *x, float *y, float *ws)
+/* y = conv(x, f) for n images of C -> K channels, U = the transformed filters,
+ * through bn when not NULL */
+static void forward(int threads, int n, const Wino *g, const float *U, const float *x, const RnFastBnEval *bn,
+                    float *y, float *ws)
 {
     const size_t in_img = (size_t)g->C * g->H * g->W, out_img = (size_t)g->K * g->H * g->W;
     const size_t per_thread = thread_floats(g);
@@ -433,18 +465,21 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
                                     V + xi * xi_stride(g, g->C), (ptrdiff_t)g->gt, M + xi * xi_stride(g, g->K),
                                     (ptrdiff_t)g->gt, 0);
                 for (int j = 0; j < count; j++)
-                    output_transform(g, g->K, M + (size_t)j * g->Tp, vb, ve, y + (size_t)(i0 + j) * out_img);
+                    output_transform(g, g->K, M + (size_t)j * g->Tp, vb, ve, bn,
+                                     bn && bn->residual ? bn->residual + (size_t)(i0 + j) * out_img : NULL,
+                                     y + (size_t)(i0 + j) * out_img);
             }
         }
     }
 }
 
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws)
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, const RnFastBnEval *bn,
+                           float *y, float *ws)
 {
     Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, FWD_BLOCK);
     float *U = ws;
     filter_transform(w, d->out_c, d->in_c, 0, U);
-    forward(threads, d->n, &g, U, x, y, ws + round16(16 * (size_t)d->out_c * d->in_c));
+    forward(threads, d->n, &g, U, x, bn, y, ws + round16(16 * (size_t)d->out_c * d->in_c));
 }
 
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
@@ -453,7 +488,7 @@ void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *d
     Wino g = geometry(d->out_c, d->in_c, d->in_h, d->in_w, FWD_BLOCK);   /* K -> C channels */
     float *U = ws;
     filter_transform(w, d->in_c, d->out_c, 1, U);
-    forward(threads, d->n, &g, U, dy, dx, ws + round16(16 * (size_t)d->out_c * d->in_c));
+    forward(threads, d->n, &g, U, dy, NULL, dx, ws + round16(16 * (size_t)d->out_c * d->in_c));
 }
 
 void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,
@@ -514,9 +549,10 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
     (void)threads;
     return 0;
 }
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws)
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, const RnFastBnEval *bn,
+                           float *y, float *ws)
 {
-    (void)threads, (void)d, (void)x, (void)w, (void)y, (void)ws;
+    (void)threads, (void)d, (void)x, (void)w, (void)bn, (void)y, (void)ws;
     rn_die("internal error: the Winograd path needs AVX-512");
 }
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,

@@ -17,6 +17,12 @@
 # many images, per training image: the figure issue 5 compares with PyTorch's
 # bare step. "eval" is eval mode at batch 1000. The ratios are ours / PyTorch's
 # in the same run; the machine is shared, so rerun when the numbers look noisy.
+#
+# PyTorch runs with glibc's malloc tuned (the issue's peer is "malloc tuned"):
+# without it every step returns its activations to the kernel and faults them
+# back in, which on this machine halves PyTorch's eval speed. The tuning is
+# environment only (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_,
+# MALLOC_TOP_PAD_); nothing is installed. RN_BENCH_TORCH_MALLOC=plain turns it off.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${RN_BUILD:-$here/../../build}"
@@ -25,6 +31,8 @@ steps="${RN_BENCH_STEPS:-15}"
 epoch="${RN_BENCH_EPOCH:-2560}"
 nets="${RN_BENCH_NETS:-resnet:20 plain:20 resnet:56 plain:56}"
 py="${RN_BENCH_PYTHON:-/usr/bin/python3}"
+torch_env=(env MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456)
+[ "${RN_BENCH_TORCH_MALLOC:-tuned}" = plain ] && torch_env=(env)
 
 [ -x "$bench" ] || { echo "run-bench: $bench not built (run 'make bench')" >&2; exit 1; }
 
@@ -50,7 +58,8 @@ ds_opt=()
 echo "# rn-cifar bench ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "# CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 if [ "$have_torch" = 1 ]; then
-    echo "# PyTorch: $("$py" -c 'import torch; print(torch.__version__)') via $py, 2 threads, channels_last"
+    echo "# PyTorch: $("$py" -c 'import torch; print(torch.__version__)') via $py, 2 threads, channels_last," \
+         "glibc malloc $([ ${#torch_env[@]} -gt 1 ] && echo "tuned (${torch_env[*]:1})" || echo "untuned")"
 else
     echo "# PyTorch: not importable by $py (install Debian's python3-torch for the comparison)"
 fi
@@ -63,8 +72,8 @@ for spec in $nets; do
     arch=${spec%%:*} depth=${spec##*:}
     ours=$("$bench" --arch "$arch" --depth "$depth" --steps "$steps" --epoch-images "$epoch" "${ds_opt[@]}")
     torch_line=""
-    [ "$have_torch" = 1 ] && torch_line=$("$py" "$here/pytorch_bench.py" --arch "$arch" --depth "$depth" \
-        --steps "$steps" --threads 2 2>/dev/null)
+    [ "$have_torch" = 1 ] && torch_line=$("${torch_env[@]}" "$py" "$here/pytorch_bench.py" --arch "$arch" \
+        --depth "$depth" --steps "$steps" --threads 2 2>/dev/null)
     tr=$(kv train_img_s "$ours") ep=$(kv epoch_img_s "$ours") ev=$(kv eval_img_s "$ours")
     ttr=$(kv train_img_s "$torch_line") tev=$(kv eval_img_s "$torch_line")
     printf '| %-10s | %9s | %9s | %9s | %9s | %9s | %11s | %10s | %8s |\n' "$(label "$arch" "$depth")" \

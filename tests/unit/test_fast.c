@@ -464,6 +464,33 @@ static void check_bn(int n, int c, int hw, int with_res, int relu)
     free(sm); free(si); free(y); free(dx); free(dres); free(dg); free(db);
 }
 
+/* ------------------------------------------------------- conv + eval batch norm */
+
+/* The fused eval op (rn_fast_conv_bn_eval_fwd) gives the bits of conv_fwd then
+ * bn_fwd_eval: same formula, same order, whether the batch norm rides on the
+ * Winograd output transform or runs as a second pass. */
+static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int stride, int with_res, int relu)
+{
+    RnConvDims d = conv_dims(n, in_c, hw, out_c, k, stride);
+    RnDims od = {n, out_c, d.out_h, d.out_w};
+    float *x = rand_buf(in_size(&d), 1, 0), *w = rand_buf(w_size(&d), 0.2f, 0);
+    float *res = with_res ? rand_buf(out_size(&d), 1, 0) : NULL;
+    float *gamma = rand_buf((size_t)out_c, 0.5f, 1), *beta = rand_buf((size_t)out_c, 0.5f, 0);
+    float *mean = rand_buf((size_t)out_c, 0.5f, 0), *var = rand_buf((size_t)out_c, 0.4f, 1);
+    float *pre = malloc(out_size(&d) * sizeof(float)), *want = malloc(out_size(&d) * sizeof(float));
+    float *got = rand_buf(out_size(&d), 1, 0);
+    rn_fast_conv_fwd(NULL, &d, x, w, pre);
+    rn_fast_bn_fwd_eval(NULL, od, pre, gamma, beta, res, relu, mean, var, 1e-5f, want);
+    rn_fast_conv_bn_eval_fwd(NULL, &d, x, w, gamma, beta, res, relu, mean, var, 1e-5f, got);
+    size_t differ = 0;
+    for (size_t i = 0; i < out_size(&d); i++)
+        differ += memcmp(&got[i], &want[i], sizeof(float)) != 0;
+    CHECK(differ == 0, "conv + bn eval n=%d %d->%d %dx%d k%d s%d res=%d relu=%d (%s): bitwise equal to the two "
+          "ops (%zu of %zu differ)", n, in_c, out_c, hw, hw, k, stride, with_res, relu,
+          rn_fast_wino_ok(&d) ? "Winograd epilogue" : "two passes", differ, out_size(&d));
+    free(x); free(w); free(res); free(gamma); free(beta); free(mean); free(var); free(pre); free(want); free(got);
+}
+
 int main(void)
 {
     ref = rn_cpu_backend_create(&(RnBackendOptions){.device = "cpu", .threads = 2, .reference = 1});
@@ -513,6 +540,17 @@ int main(void)
     check_bn(1, 16, 32, 1, 1);
     check_bn(80, 32, 16, 1, 1);
     check_bn(3, 5, 7, 0, 1);
+
+    /* the fused eval op: the Winograd epilogue at each plane size, and the
+     * two-pass fallback (stem, stride 2) */
+    for (int r = 0; r < 2; r++)
+        for (int relu = 0; relu < 2; relu++)
+            check_conv_bn_eval(5, 16, 32, 16, 3, 1, r, relu);
+    check_conv_bn_eval(7, 32, 16, 32, 3, 1, 1, 1);
+    check_conv_bn_eval(9, 64, 8, 64, 3, 1, 1, 1);
+    check_conv_bn_eval(3, 12, 4, 8, 3, 1, 0, 1);
+    check_conv_bn_eval(4, 3, 32, 16, 3, 1, 0, 1);
+    check_conv_bn_eval(4, 16, 32, 32, 3, 2, 0, 1);
     rn_fast_workspace_free();
     ref->destroy(ref);
     return test_done();
