@@ -5,6 +5,7 @@
  *   fast_gemm.c   single-threaded AVX-512 register-blocked matrix products
  *   fast_conv.c   convolutions as im2col + GEMM, one image per task
  *   fast_direct.c stride-1 convolutions without im2col (padded-pitch planes)
+ *   fast_stride2.c 3x3 stride-2 convolutions from parity-split planes, all three passes
  *   fast_wino.c   3x3 stride-1 convolutions by Winograd F(2x2,3x3), all three passes
  *   fast_bn.c     batch norm (+ residual add + ReLU) in per-channel sweeps
  *   fast.c        rn_fast_install and the grow-once workspace
@@ -77,6 +78,22 @@ void rn_fast_conv_direct(int threads, const RnConvDims *d, const float *x, const
 size_t rn_fast_direct_bwd_filter_ws_floats(const RnConvDims *d, int threads);
 void rn_fast_conv_bwd_filter_direct(int threads, const RnConvDims *d, const float *x, const float *dy,
                                     float *dw, float *ws);
+/* The kernel under the forward, for other plane layouts (fast_stride2.c):
+ *   yp[o*N + q] = sum_{c<cin, t<taps} w[(o*cin + c)*taps + t] * xp[c*plane + off[t] + q]
+ * for o < cout, q < N: one FMA chain per output, over c then t. */
+void rn_fast_direct_plane(int cout, int cin, int taps, const int *off, const float *w, const float *xp,
+                          ptrdiff_t plane, int N, float *yp);
+
+/* 3x3 stride-2 pad-1 convolutions of even-sized planes from planes split by
+ * row and column parity (fast_stride2.c), all three passes. ws holds
+ * rn_fast_s2_ws_floats(d, threads) floats, for any of them. */
+int rn_fast_s2_ok(const RnConvDims *d);
+size_t rn_fast_s2_ws_floats(const RnConvDims *d, int threads);
+void rn_fast_conv_s2_fwd(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws);
+void rn_fast_conv_s2_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
+                              float *ws);
+void rn_fast_conv_s2_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,
+                                float *ws);
 
 void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y);
 void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx);

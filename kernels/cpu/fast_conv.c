@@ -1,12 +1,13 @@
-/* Convolutions as im2col + GEMM (fast.h), any kernel/stride/pad; the
- * reference is kernels/cpu/ref_conv.c.
+/* Convolutions as im2col + GEMM (fast.h), any kernel/stride/pad, and the
+ * dispatch to the faster paths (Winograd, direct, stride 2) where they apply;
+ * the reference is kernels/cpu/ref_conv.c.
  *
  * For one image, col[(c*k + kh)*k + kw][oh*OW + ow] = x[c][oh*s-p+kh][ow*s-p+kw]
  * (0 in the padding) turns the convolution into products with the weights
  * seen as a [Cout][Cin*k*k] matrix:
  *   forward          y  = W   * col            (NN, M = Cout,     K = Cin*k*k)
  *   backward data    stride 1: a forward convolution of dy with the turned filters;
- *                    stride 2: dcol = W^T * dy, dx = col2im(dcol)  (NN, A transposed)
+ *                    strided: dcol = W^T * dy, dx = col2im(dcol)  (NN, A transposed)
  *   backward filter  dW += dy * col^T          (NT, K = OH*OW, the image's pixels)
  *
  * Images are independent, so forward and backward data split the batch over
@@ -124,15 +125,20 @@ static size_t forward_ws_floats(const RnConvDims *d, int threads)
 {
     if (rn_fast_wino_ok(d))
         return rn_fast_wino_ws_floats(d, threads);
+    if (rn_fast_s2_ok(d))
+        return rn_fast_s2_ws_floats(d, threads);
     return rn_fast_direct_ok(d) ? rn_fast_direct_ws_floats(d, threads) : col_floats(d) * (size_t)threads;
 }
 
-/* 3x3 stride 1 runs by Winograd (fast_wino.c), other stride-1 kernels without
- * im2col (fast_direct.c), strided ones through im2col. */
+/* 3x3 stride 1 runs by Winograd (fast_wino.c), 3x3 stride 2 from split planes
+ * (fast_stride2.c), other stride-1 kernels without im2col (fast_direct.c), the
+ * rest through im2col. */
 static void forward_any(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws)
 {
     if (rn_fast_wino_ok(d))
         rn_fast_conv_wino_fwd(threads, d, x, w, NULL, y, ws);
+    else if (rn_fast_s2_ok(d))
+        rn_fast_conv_s2_fwd(threads, d, x, w, y, ws);
     else if (rn_fast_direct_ok(d))
         rn_fast_conv_direct(threads, d, x, w, y, ws);
     else
@@ -193,6 +199,11 @@ void rn_fast_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, 
         rn_fast_conv_wino_bwd_data(th, d, dy, w, dx, rn_fast_workspace(rn_fast_wino_ws_floats(d, th)));
         return;
     }
+    if (rn_fast_s2_ok(d)) {
+        const int th = rn_fast_threads(be);
+        rn_fast_conv_s2_bwd_data(th, d, dy, w, dx, rn_fast_workspace(rn_fast_s2_ws_floats(d, th)));
+        return;
+    }
     if (d->stride == 1 && d->pad <= d->kernel - 1) {
         bwd_data_as_forward(rn_fast_threads(be), d, dy, w, dx);
         return;
@@ -230,6 +241,11 @@ void rn_fast_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x,
     if (rn_fast_wino_ok(d)) {
         const int th = rn_fast_threads(be);
         rn_fast_conv_wino_bwd_filter(th, d, x, dy, dw, rn_fast_workspace(rn_fast_wino_ws_floats(d, th)));
+        return;
+    }
+    if (rn_fast_s2_ok(d)) {
+        const int th = rn_fast_threads(be);
+        rn_fast_conv_s2_bwd_filter(th, d, x, dy, dw, rn_fast_workspace(rn_fast_s2_ws_floats(d, th)));
         return;
     }
     if (rn_fast_direct_ok(d)) {

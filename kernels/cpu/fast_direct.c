@@ -72,7 +72,9 @@ static void pad_image(const RnConvDims *d, const float *x, float *xp, size_t cs)
 #if defined(__AVX512F__)
 #include "fast_tile.h"
 
-enum { MR = 8, NV = 3 };
+/* Blocks of up to MR = 8 output channels x NV = 3 vectors, or MR4 = 6 x 4
+ * (24 accumulators either way). */
+enum { MR = 8, NV = 3, MR4 = 6, NV_MAX = 4 };
 
 /* For v < nv: C[i*ldc + cs[v] + lane] = sum_{c<cin, t<taps} A[i*lda + c*taps + t] *
  * X[c*plane + off[t] + xs[v] + lane], i < mr, 16 lanes (the last masked by last).
@@ -81,14 +83,14 @@ static inline __attribute__((always_inline)) void
 direct_block(const int mr, const int nv, __mmask16 last, int cin, int taps, const int *off, const float *A,
              ptrdiff_t lda, const float *X, ptrdiff_t plane, const int *xs, float *C, ptrdiff_t ldc, const int *cs)
 {
-    __m512 acc[MR][NV];
-    const float *xv[NV];
-#pragma GCC unroll 3
+    __m512 acc[MR][NV_MAX];
+    const float *xv[NV_MAX];
+#pragma GCC unroll 4
     for (int v = 0; v < nv; v++)
         xv[v] = X + xs[v];
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++)
-#pragma GCC unroll 3
+#pragma GCC unroll 4
         for (int v = 0; v < nv; v++)
             acc[i][v] = _mm512_setzero_ps();
     for (int c = 0; c < cin; c++) {
@@ -96,14 +98,14 @@ direct_block(const int mr, const int nv, __mmask16 last, int cin, int taps, cons
         const ptrdiff_t cp = c * plane;
         for (int t = 0; t < taps; t++) {
             const ptrdiff_t o = cp + off[t];
-            __m512 bv[NV];
-#pragma GCC unroll 3
+            __m512 bv[NV_MAX];
+#pragma GCC unroll 4
             for (int v = 0; v < nv; v++)
                 bv[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, xv[v] + o) : _mm512_loadu_ps(xv[v] + o);
 #pragma GCC unroll 8
             for (int i = 0; i < mr; i++) {
                 __m512 av = _mm512_set1_ps(ac[i * lda + t]);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
                 for (int v = 0; v < nv; v++)
                     acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
             }
@@ -111,43 +113,49 @@ direct_block(const int mr, const int nv, __mmask16 last, int cin, int taps, cons
     }
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++)
-#pragma GCC unroll 3
+#pragma GCC unroll 4
         for (int v = 0; v < nv; v++)
             _mm512_mask_storeu_ps(C + i * ldc + cs[v], v == nv - 1 ? last : (__mmask16)0xFFFF, acc[i][v]);
 }
 
 #define DB_CASE(r, v) \
-    case (r) * 4 + (v): direct_block(r, v, last, cin, taps, off, a, lda, xp, plane, xs, c, ldc, cs); break;
+    case (r) * 8 + (v): direct_block(r, v, last, cin, taps, off, a, lda, xp, plane, xs, c, ldc, cs); break;
 #define DB_ROWS(r) DB_CASE(r, 3) DB_CASE(r, 2) DB_CASE(r, 1)
+#define DB_ROWS4(r) DB_CASE(r, 4) DB_CASE(r, 3) DB_CASE(r, 2) DB_CASE(r, 1)
 
 /* The blocks of one image: vectors [v0, v0 + nv) with their sources xs and
- * destinations cs, over all output channels. */
+ * destinations cs, over all output channels, in row blocks as even as can be
+ * (at most MR, or MR4 with 4 vectors). */
 static inline void block_all_channels(int cout, int cin, int taps, const int *off, const float *w,
                                       const float *xp, ptrdiff_t plane, int nv, __mmask16 last, const int *xs,
                                       float *y, ptrdiff_t ldc, const int *cs)
 {
     const ptrdiff_t lda = (ptrdiff_t)cin * taps;
-    for (int i = 0; i < cout; i += MR) {
-        int mr = cout - i < MR ? cout - i : MR;
+    const int rows = nv == NV_MAX ? MR4 : MR, blocks = (cout + rows - 1) / rows;
+    for (int b = 0, i = 0; b < blocks; b++) {
+        int mr = cout / blocks + (b < cout % blocks);
         const float *a = w + i * lda;
         float *c = y + i * ldc;
-        switch (mr * 4 + nv) {
-            DB_ROWS(8) DB_ROWS(7) DB_ROWS(6) DB_ROWS(5) DB_ROWS(4) DB_ROWS(3) DB_ROWS(2) DB_ROWS(1)
+        switch (mr * 8 + nv) {
+            DB_ROWS(8) DB_ROWS(7) DB_ROWS4(6) DB_ROWS4(5) DB_ROWS4(4) DB_ROWS4(3) DB_ROWS4(2) DB_ROWS4(1)
         }
+        i += mr;
     }
 }
 
-/* yp[o][q], q < N, of one image from its padded planes xp (outputs in padded pitch) */
-static void direct_image(int cout, int cin, int taps, const int *off, const float *w, const float *xp,
-                         ptrdiff_t plane, int N, float *yp)
+/* The V = ceil(N/16) vectors go in blocks of 4 when V is a multiple of 4, else
+ * of at most NV, as even as can be (16 vectors: 4,4,4,4; 5: 3,2), so no block
+ * is left with one vector. */
+void rn_fast_direct_plane(int cout, int cin, int taps, const int *off, const float *w, const float *xp,
+                          ptrdiff_t plane, int N, float *yp)
 {
-    for (int j = 0; j < N; j += 16 * NV) {
-        int nv = (N - j + 15) / 16;
-        if (nv > NV)
-            nv = NV;
-        int xs[NV] = {j, j + 16, j + 32};
+    const int V = (N + 15) / 16, per = V % NV_MAX == 0 ? NV_MAX : NV, blocks = (V + per - 1) / per;
+    for (int b = 0, v0 = 0; b < blocks; b++) {
+        int nv = V / blocks + (b < V % blocks), j = 16 * v0;
+        int xs[NV_MAX] = {j, j + 16, j + 32, j + 48};
         block_all_channels(cout, cin, taps, off, w, xp, plane, nv, lane_mask(N, j + 16 * (nv - 1)), xs, yp, N,
                            xs);
+        v0 += nv;
     }
 }
 
@@ -173,8 +181,8 @@ static void direct_image_rows(const RnConvDims *d, int taps, const int *off, con
 
 #else /* portable fallback: the same sums in the same order */
 
-static void direct_image(int cout, int cin, int taps, const int *off, const float *w, const float *xp,
-                         ptrdiff_t plane, int N, float *yp)
+void rn_fast_direct_plane(int cout, int cin, int taps, const int *off, const float *w, const float *xp,
+                          ptrdiff_t plane, int N, float *yp)
 {
     for (int o = 0; o < cout; o++)
         for (int q = 0; q < N; q++) {
@@ -218,7 +226,7 @@ void rn_fast_conv_direct(int threads, const RnConvDims *d, const float *x, const
                 direct_image_rows(d, taps, off, w, xp, plane, yi);
                 continue;
             }
-            direct_image(d->out_c, d->in_c, taps, off, w, xp, plane, N, yp);
+            rn_fast_direct_plane(d->out_c, d->in_c, taps, off, w, xp, plane, N, yp);
             for (int o = 0; o < d->out_c; o++)
                 for (int oh = 0; oh < d->out_h; oh++)
                     memcpy(yi + (o * d->out_h + oh) * d->out_w, yp + (size_t)o * N + (size_t)oh * Wp,

@@ -8,13 +8,20 @@
  * (Higham, "Accuracy and Stability of Numerical Algorithms", 3.1). The oracle
  * computes the exact value and S in double, and each op states its L:
  *   forward          L = Cin*k*k      (one FMA chain over the im2col row, or
- *                                     over c then the taps in fast_direct.c)
+ *                                     over c then the taps in fast_direct.c and
+ *                                     fast_stride2.c)
  *   backward data    L = Cout*k*k + k*k  (stride 1: a forward convolution of dy,
- *                                     stride 2: FMAs over Cout then col2im adds)
+ *                                     stride 2: FMAs over Cout then col2im adds;
+ *                                     3x3 stride 2 in fast_stride2.c: one chain
+ *                                     over Cout and the parity class's <= 4 taps,
+ *                                     4*Cout, shorter than this L)
  *   backward filter  L = 8*pixels/16 + 4 + 8 + chunks  (16-lane chains over up to
  *                                     8 images side by side, lane sum, the images
  *                                     of a chunk, chunks in order; stride 1 runs
  *                                     over padded planes: pixels = (h+2p)*(w+2p))
+ *                    3x3 stride 2 (fast_stride2.c): L = oh*ow + 8 + chunks (one
+ *                                     FMA chain over an image's pixels, added to
+ *                                     its chunk's partial, chunks in order)
  * The check is |fast - exact| <= (L + 2) * u * S: rigorous, so a failure is a
  * bug, not noise.
  *
@@ -221,6 +228,8 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
     /* stride 1 (fast_direct.c): the chains run over up to 8 padded planes, junk columns included */
     int plane = (hw + 2 * d.pad) * (hw + 2 * d.pad);
     L = (8 * (stride == 1 && plane > ohw ? plane : ohw) + 15) / 16 + 4 + 8 + chunks;
+    if (rn_fast_s2_ok(&d))
+        L = ohw + 8 + chunks;
     const int tiles = (d.out_h / 2) * (d.out_w / 2);
     const double L_w = 2 + 2 + 16 + 4 + 8 * ((tiles + 255) / 256) + chunks + 5;
     for (size_t e = 0; e < w_size(&d); e += 7) {
@@ -519,6 +528,16 @@ int main(void)
     check_conv(80, 64, 8, 64, 3, 1);
     check_conv(3, 5, 7, 6, 3, 1);
     check_conv(2, 7, 9, 3, 3, 2);
+    /* the split-plane stride-2 path (fast_stride2.c) off the nets' shapes: 5x5
+     * outputs (vectors across row ends, a tail), 32x32 (two vectors a row) with
+     * 12 filters and two chunks, one 1x1 output, and filter counts that take
+     * the filter gradient's other blocks (40: 3 vectors; 80: 4 + 1) with
+     * Cin*9 rows off the block height */
+    check_conv(3, 5, 10, 7, 3, 2);
+    check_conv(9, 16, 64, 12, 3, 2);
+    check_conv(2, 8, 2, 8, 3, 2);
+    check_conv(2, 5, 6, 40, 3, 2);
+    check_conv(2, 3, 8, 80, 3, 2);
     /* the direct stride-1 path (fast_direct.c) at other kernel sizes and
      * channel counts off its 8-channel block: 1x1 (no padding), 5x5 (pad 2) */
     check_conv(2, 5, 7, 11, 1, 1);
