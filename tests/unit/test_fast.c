@@ -37,9 +37,10 @@
  * transform: L_w = Cin + 10. The data gradient is the same with dy and Cout.
  * The filter gradient multiplies transformed dy tiles (A dY A^T, 2 roundings)
  * with transformed patches (2), sums them in 16-lane chains of at most 256/16
- * columns, 4 lane-sum steps, at most 8 * ceil(tiles/256) products per chunk and
- * the chunks in order, then untransforms (5 roundings); its S_w sums
- * 4 * |dy tile| * |x patch| over all tiles of all images.
+ * columns, 4 lane-sum steps, at most 16 * ceil(tiles/256) products per chunk
+ * (fast_wino.c sums chunks of 16 images) and the ceil(n/16) chunks in order,
+ * then untransforms (5 roundings); its S_w sums 4 * |dy tile| * |x patch|
+ * over all tiles of all images.
  *
  * Against the reference op (kernels/cpu/ref_conv.c, whose chains
  * are Cin*k*k, Cout*k*k, and one output row in float then double) the bound is
@@ -231,7 +232,7 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
     if (rn_fast_s2_ok(&d))
         L = ohw + 8 + chunks;
     const int tiles = (d.out_h / 2) * (d.out_w / 2);
-    const double L_w = 2 + 2 + 16 + 4 + 8 * ((tiles + 255) / 256) + chunks + 5;
+    const double L_w = 2 + 2 + 16 + 4 + 16 * ((tiles + 255) / 256) + (n + 15) / 16 + 5;
     for (size_t e = 0; e < w_size(&d); e += 7) {
         int o = (int)(e / ((size_t)in_c * k2)), c = (int)(e / k2 % in_c), kh = (int)(e % k2) / k,
             kw = (int)(e % k);
