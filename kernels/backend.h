@@ -84,7 +84,8 @@ struct RnBackend {
                          const float *residual, int relu, float momentum, float eps,
                          float *running_mean, float *running_var,
                          float *save_mean, float *save_invstd, float *y);
-    /* Eval mode: running statistics normalise. */
+    /* Eval mode: running statistics normalise. y may be x (in place: the
+     * inference executor relies on it), never residual. */
     void (*bn_fwd_eval)(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
                         const float *residual, int relu, const float *running_mean,
                         const float *running_var, float eps, float *y);
