@@ -16,6 +16,7 @@
 #ifndef RN_FAST_H
 #define RN_FAST_H
 
+#include <math.h>
 #include <stddef.h>
 
 #include "backend.h"
@@ -58,6 +59,12 @@ typedef struct {
     const float *mean, *scale, *beta, *residual;
     int relu;
 } RnFastBnEval;
+/* The eval-mode scale of channel c, gamma / sqrt(var + eps), in the one
+ * float formula both fast_bn.c and the fused op use (their bits must agree). */
+static inline float rn_fast_bn_eval_scale(float gamma, float running_var, float eps)
+{
+    return gamma * (1.0f / sqrtf(running_var + eps));
+}
 size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads);
 /* bn: NULL for the plain convolution */
 void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, const RnFastBnEval *bn,

@@ -104,9 +104,9 @@ void rn_fast_bn_fwd_eval(RnBackend *be, RnDims d, const float *x, const float *g
 #pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
     for (long pl = 0; pl < (long)d.n * d.c; pl++) {
         int c = (int)(pl % d.c);
-        const float invstd = 1.0f / sqrtf(running_var[c] + eps);
         size_t off = (size_t)pl * hw;
-        plane_out(x + off, residual ? residual + off : NULL, relu, running_mean[c], gamma[c] * invstd,
+        plane_out(x + off, residual ? residual + off : NULL, relu, running_mean[c],
+                  rn_fast_bn_eval_scale(gamma[c], running_var[c], eps),
                   beta[c], y + off, hw);
     }
 }

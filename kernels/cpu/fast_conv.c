@@ -17,7 +17,6 @@
  * number of threads. */
 #include "fast.h"
 
-#include <math.h>
 #include <omp.h>
 #include <string.h>
 
@@ -167,10 +166,8 @@ void rn_fast_conv_bn_eval_fwd(RnBackend *be, const RnConvDims *d, const float *x
     const int threads = rn_fast_threads(be), K = d->out_c;
     const size_t kp = (size_t)(K + 15) / 16 * 16;
     float *ws = rn_fast_workspace(kp + rn_fast_wino_ws_floats(d, threads));   /* scale[K], then Winograd's */
-    for (int k = 0; k < K; k++) {   /* as fast_bn.c's eval: scale = gamma * (1 / sqrt(var + eps)) */
-        const float invstd = 1.0f / sqrtf(running_var[k] + eps);
-        ws[k] = gamma[k] * invstd;
-    }
+    for (int k = 0; k < K; k++)
+        ws[k] = rn_fast_bn_eval_scale(gamma[k], running_var[k], eps);
     RnFastBnEval bn = {running_mean, ws, beta, residual, relu};
     rn_fast_conv_wino_fwd(threads, d, x, w, &bn, y, ws + kp);
 }
