@@ -6,7 +6,7 @@
  *   fast_conv.c   convolutions as im2col + GEMM, one image per task
  *   fast_direct.c stride-1 convolutions without im2col (padded-pitch planes)
  *   fast_stride2.c 3x3 stride-2 convolutions from parity-split planes, all three passes
- *   fast_wino.c   3x3 stride-1 convolutions by Winograd F(2x2,3x3), all three passes
+ *   fast_wino.c   3x3 stride-1 convolutions by Winograd F(4x4,3x3) and F(2x2,3x3)
  *   fast_bn.c     batch norm (+ residual add + ReLU) in per-channel sweeps
  *   fast.c        rn_fast_install and the grow-once workspace
  *
@@ -45,11 +45,15 @@ void rn_fast_gemm_nn(int M, int N, int K, const float *A, ptrdiff_t a_rs, ptrdif
 void rn_fast_gemm_nt(int M, int N, int K, const float *A, ptrdiff_t lda,
                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate);
 
-/* 3x3 stride-1 pad-1 convolutions by Winograd F(2x2,3x3) (fast_wino.c).
+/* 3x3 stride-1 pad-1 convolutions by Winograd's minimal filtering (fast_wino.c).
  * rn_fast_wino_ok says whether d is one it takes (even plane sizes whose
- * half-width is a multiple or a divisor of 16, and AVX-512); ws must hold
- * rn_fast_wino_ws_floats(d, threads) floats, for any of the three passes. */
+ * half-width is a multiple or a divisor of 16, >= 8 channels, and AVX-512);
+ * ws must hold rn_fast_wino_ws_floats(d, threads) floats, for any of the
+ * three passes. rn_fast_wino_tile: the output tile all three passes use, 4
+ * (F(4x4,3x3)) where 4x4 tiles fill whole vectors (16x16, 32x32 planes), else
+ * 2 (F(2x2,3x3)); 0 when not Winograd. */
 int rn_fast_wino_ok(const RnConvDims *d);
+int rn_fast_wino_tile(const RnConvDims *d);
 /* Batch norm in eval mode (+ residual) (+ ReLU) applied as a convolution's
  * outputs are written (rn-eval, the test pass): y = act((conv - mean[k]) *
  * scale[k] + beta[k] + residual) with scale = gamma / sqrt(var + eps), the

@@ -1,42 +1,47 @@
-/* 3x3 stride-1 pad-1 convolutions by Winograd's minimal filtering F(2x2, 3x3)
+/* 3x3 stride-1 pad-1 convolutions by Winograd's minimal filtering F(m x m, 3x3)
  * (fast.h): forward, data gradient and filter gradient. The reference is
  * kernels/cpu/ref_conv.c; tests/unit/test_fast.c checks all three against it.
  *
- * The idea (Lavin & Gray 2016). Cut each output plane into 2x2 tiles; tile t
- * reads the 4x4 input patch d_t around it. With the fixed matrices
+ * The idea (Lavin & Gray 2016). Cut each output plane into m x m tiles; tile t
+ * reads the a x a input patch d_t around it (a = m + 2). For m = 2, with
  *
  *   B^T = | 1  0 -1  0 |     G = | 1    0    0   |     A^T = | 1  1  1  0 |
  *         | 0  1  1  0 |         | 1/2  1/2  1/2 |           | 0  1 -1 -1 |
  *         | 0 -1  1  0 |         | 1/2 -1/2  1/2 |
  *         | 0  1  0 -1 |         | 0    0    1   |
  *
- * the 2x2 outputs of tile t are  Y_t = A^T [ sum_c U[k][c] (.) V_t[c] ] A,
- * where U[k][c] = G g[k][c] G^T (4x4, the transformed filter), V_t[c] = B^T d_t[c] B
- * (4x4, the transformed patch) and (.) is the element-wise product. For each of
- * the 16 positions xi of the 4x4 the sum over c is a plain matrix product
- *   M_xi[k][t] = sum_c U_xi[k][c] V_xi[c][t],
- * so a convolution becomes: transform the input (adds only), 16 GEMMs with K = C,
- * transform the output (adds only). The GEMMs do 16 multiplies per 4 outputs
- * where the direct convolution does 36: 2.25x less arithmetic. F(2x2,3x3)'s
- * transforms have only 0, +-1 and +-1/2 in them, so the rounding is that of a
- * direct convolution (F(4x4,3x3) would save more but loses digits in fp32).
+ * (m = 4's are below, at bt6), the outputs of tile t are
+ *   Y_t = A^T [ sum_c U[k][c] (.) V_t[c] ] A,
+ * where U[k][c] = G g[k][c] G^T (a x a, the transformed filter), V_t[c] =
+ * B^T d_t[c] B (a x a, the transformed patch) and (.) is the element-wise
+ * product. For each of the a*a positions xi the sum over c is a plain matrix
+ * product  M_xi[k][t] = sum_c U_xi[k][c] V_xi[c][t],  so a convolution becomes:
+ * transform the input (adds), a*a GEMMs with K = C, transform the output
+ * (adds). The GEMMs do a*a multiplies per m*m outputs where the direct
+ * convolution does 9 per output: 2.25x less arithmetic for F(2x2,3x3), 4x less
+ * for F(4x4,3x3). F(2x2)'s transforms hold only 0, +-1 and +-1/2, so its
+ * rounding is that of a direct convolution; F(4x4)'s larger coefficients cost
+ * about 20x that (still ~1e-6 relative, bounded in the test). F(4x4) runs
+ * where its tiles fill whole vectors (16x16 and 32x32 planes:
+ * rn_fast_wino_tile), F(2x2) elsewhere (8x8 planes have only 4 such tiles).
  *
  *   data gradient    a forward pass of dy with the filters turned around (as in
  *                    fast_conv.c), so the same code with U built from rot180(g)
  *   filter gradient  the adjoint of the above: dM_t = A dY_t A^T per tile,
- *                    dU_xi[k][c] = sum_t dM_xi[k][t] V_xi[c][t] (16 NT GEMMs),
+ *                    dU_xi[k][c] = sum_t dM_xi[k][t] V_xi[c][t] (a*a NT GEMMs),
  *                    dg[k][c] = G^T dU[k][c] G
  *
  * Layout. 16 tiles lie side by side in the 16 lanes of a vector, in row-major
  * tile order; V_xi and M_xi are [channel][tile] matrices whose tile columns
  * for g images of a group sit side by side (small planes are grouped so the
- * GEMMs are long enough). A patch column 2*tx + j is even or odd, so each input
- * plane is first stored padded and split by column parity: row r holds
- * E[m] = x_pad[r][2m] then O[m] = x_pad[r][2m+1], and the four columns of the
- * patches of 16 neighbouring tiles are four contiguous loads, E[tx], O[tx],
- * E[tx+1], O[tx+1]. When a row has fewer than 16 tiles (8x8 and 16x16 planes)
- * one vector spans several tile rows, each a "segment" of lanes loaded on its
- * own; so a tile row must fill a vector exactly or divide 16 (rn_fast_wino_ok).
+ * GEMMs are long enough). Patch column m*tx + j falls in column phase j % m,
+ * so each input plane is first stored padded and split by column phase: row r
+ * holds phase q [t] = x_pad[r][m*t + q] for q = 0 .. m-1 (for m = 2: E = even
+ * columns, then O = odd), and column j of the patches of 16 neighbouring tiles
+ * is one contiguous load, phase j % m from t = tx + j / m. When a row has
+ * fewer than 16 tiles (all but 64-wide planes) one vector spans several tile
+ * rows, each a "segment" of lanes loaded on its own; so a tile row must fill
+ * a vector exactly or divide 16 (rn_fast_wino_ok, rn_fast_wino_tile).
  *
  * Threads: forward splits groups of images over the threads; the filter
  * gradient sums fixed chunks of CHUNK images into their own partials, then adds
@@ -67,6 +72,17 @@ int rn_fast_wino_ok(const RnConvDims *d)
 #endif
 }
 
+int rn_fast_wino_tile(const RnConvDims *d)
+{
+    if (!rn_fast_wino_ok(d))
+        return 0;
+    if (d->in_h % 4 || d->in_w % 4)
+        return 2;
+    /* 4x4 tiles only where they fill whole vectors: an 8x8 plane has 4 */
+    int tiles_per_row = d->in_w / 4, tiles = d->in_h / 4 * tiles_per_row;
+    return (tiles_per_row % 16 == 0 || 16 % tiles_per_row == 0) && tiles % 16 == 0 ? 4 : 2;
+}
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
@@ -79,30 +95,38 @@ int rn_fast_wino_ok(const RnConvDims *d)
  * columns; with chunks of 8 the 8x8 filter gradient ran 30% slower). */
 enum { CHUNK = 16, FWD_BLOCK = 64, FILTER_BLOCK = 256 };
 
-/* The shape of one transform: C input and K output channels, H x W planes. */
+/* The shape of one transform: C input and K output channels, H x W planes,
+ * output tiles of m x m (F(m x m, 3x3): patches of a x a = (m + 2) x (m + 2),
+ * xis = a * a positions). */
 typedef struct {
     int C, K, H, W;
+    int m, a, xis;
     int TW, T, Tp;    /* tiles per row, per image, per image rounded up to 16 */
     int g;            /* images per group (1 when an image has a block's tiles or more) */
     int bv;           /* vectors of one image in a block */
-    int RS;           /* floats per row of a split padded plane: E[TW+1] then O[TW+1] */
+    int PH;           /* floats per column phase of a split row: TW + 1 */
+    int RS;           /* floats per row of a split padded plane: m phases */
     size_t plane;     /* floats per split padded plane (a multiple of 16) */
     size_t gt;        /* the columns of one block's V_xi or M_xi matrix */
 } Wino;
 
-static Wino geometry(int C, int K, int H, int W, int block)
+static Wino geometry(int C, int K, int H, int W, int m, int block)
 {
     Wino g;
     g.C = C;
     g.K = K;
     g.H = H;
     g.W = W;
-    g.TW = W / 2;
-    g.T = (H / 2) * g.TW;
+    g.m = m;
+    g.a = m + 2;
+    g.xis = g.a * g.a;
+    g.TW = W / m;
+    g.T = (H / m) * g.TW;
     g.Tp = (g.T + 15) / 16 * 16;
     g.g = g.Tp >= block ? 1 : block / g.Tp > CHUNK ? CHUNK : block / g.Tp;
     g.bv = g.Tp >= block ? block / 16 : g.Tp / 16;
-    g.RS = 2 * (g.TW + 1);
+    g.PH = g.TW + 1;
+    g.RS = m * g.PH;
     g.plane = ((size_t)(H + 2) * (size_t)g.RS + 15) / 16 * 16;
     g.gt = g.Tp >= block ? (size_t)block : (size_t)g.g * (size_t)g.Tp;
     return g;
@@ -143,15 +167,14 @@ static int segments(const Wino *g, int v, Segment s[16])
     return count;
 }
 
-/* acc with lanes [l0, l0 + n) replaced by src[0 .. n) */
+/* acc with lanes [l0, l0 + n) replaced by src[0 .. n): a masked load from
+ * src - l0, which reads no lane outside the mask. (src - l0 stays inside the
+ * workspace: the split planes always come after the transformed filters.) */
 static inline __m512 place(__m512 acc, const Segment *s, const float *src)
 {
     if (s->n == 16)
         return _mm512_loadu_ps(src);
-    __m512 r = _mm512_maskz_loadu_ps(lanes(s->n), src);
-    __m512i idx = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                   _mm512_set1_epi32(s->l0));
-    return _mm512_mask_permutexvar_ps(acc, (__mmask16)(lanes(s->n) << s->l0), idx, r);
+    return _mm512_mask_loadu_ps(acc, (__mmask16)(lanes(s->n) << s->l0), src - s->l0);
 }
 
 /* One output channel's eval-mode batch norm, broadcast (see RnFastBnEval). */
@@ -214,36 +237,54 @@ static inline void load_pairs(const Segment *s, const float *src, __m512 *a, __m
     *b = _mm512_mask_permutexvar_ps(*b, m, _mm512_add_epi32(even, _mm512_set1_epi32(1)), r);
 }
 
-/* P = the C planes of x (one image), zero-padded by one and split by column parity. */
-static void pad_split(const Wino *g, int C, const float *x, float *P)
+/* P = the C planes of x (one image), zero-padded by one and split by column
+ * phase: row r of a plane holds phase q = 0 .. m-1 at q * PH, and
+ * phase q [t] = x_pad[r][m t + q] for t <= TW. (m = 2: E = even then O = odd.) */
+static inline __attribute__((always_inline)) void pad_split_m(const int m, const Wino *g, int C, const float *x,
+                                                              float *P)
 {
-    const int H = g->H, W = g->W, TW = g->TW, RS = g->RS;
+    const int H = g->H, W = g->W, TW = g->TW, RS = g->RS, PH = g->PH;
     const __m512i p = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i even = _mm512_slli_epi32(p, 1), odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    __m512i pick[4];   /* lane t takes column m t + s of a 32-column chunk */
+    for (int s = 0; s < m; s++)
+        pick[s] = _mm512_add_epi32(_mm512_mullo_epi32(p, _mm512_set1_epi32(m)), _mm512_set1_epi32(s));
     for (int c = 0; c < C; c++) {
         float *pl = P + (size_t)c * g->plane;
         memset(pl, 0, (size_t)RS * sizeof(float));
         memset(pl + (size_t)(H + 1) * RS, 0, (size_t)RS * sizeof(float));
         for (int r = 1; r <= H; r++) {
-            float *E = pl + (size_t)r * RS, *O = E + TW + 1;
+            float *row = pl + (size_t)r * RS;
             const float *src = x + ((size_t)c * H + r - 1) * W;
-            E[0] = 0;   /* padded column 0 */
-            O[TW] = 0;  /* padded column W + 1 */
-            /* x column 2m sits at padded column 2m + 1 (O[m]); 2m + 1 at 2m + 2 (E[m + 1]) */
-            for (int q = 0; q < W; q += 32) {
-                int m = W - q < 32 ? W - q : 32;
-                __m512 lo = _mm512_maskz_loadu_ps(lanes(m), src + q);
-                __m512 hi = _mm512_maskz_loadu_ps(lanes(m - 16), src + q + 16);
-                _mm512_mask_storeu_ps(O + q / 2, lanes(m / 2), _mm512_permutex2var_ps(lo, even, hi));
-                _mm512_mask_storeu_ps(E + 1 + q / 2, lanes(m / 2), _mm512_permutex2var_ps(lo, odd, hi));
+            row[0] = 0;                  /* phase 0, t = 0: padded column 0 */
+            for (int q = 1; q < m; q++)  /* padded columns W + q: the right pad (q = 1) and beyond */
+                row[q * PH + TW] = 0;
+            /* x column m t + s sits at padded column m t + s + 1: phase (s + 1) % m,
+             * index t, or t + 1 for s = m - 1 (phase 0) */
+            for (int q0 = 0; q0 < W; q0 += 32) {
+                int n = W - q0 < 32 ? W - q0 : 32;
+                __m512 lo = _mm512_maskz_loadu_ps(lanes(n), src + q0);
+                __m512 hi = _mm512_maskz_loadu_ps(lanes(n - 16), src + q0 + 16);
+#pragma GCC unroll 4
+                for (int s = 0; s < m; s++)
+                    _mm512_mask_storeu_ps(row + ((s + 1) % m) * PH + q0 / m + (s == m - 1), lanes(n / m),
+                                          _mm512_permutex2var_ps(lo, pick[s], hi));
             }
         }
     }
 }
 
+/* m as a constant, so the phase loops unroll */
+static void pad_split(const Wino *g, int C, const float *x, float *P)
+{
+    if (g->m == 4)
+        pad_split_m(4, g, C, x, P);
+    else
+        pad_split_m(2, g, C, x, P);
+}
+
 /* V_xi[c][16 (v - vb) + lane] (columns at V, row stride g->gt) for vectors
- * [vb, ve) of one image, from its split planes P */
-static void input_transform(const Wino *g, int C, const float *P, int vb, int ve, float *V)
+ * [vb, ve) of one image, from its split planes P: F(2x2,3x3) */
+static void input_transform2(const Wino *g, int C, const float *P, int vb, int ve, float *V)
 {
     const int TW = g->TW;
     const size_t stride = xi_stride(g, C);
@@ -289,8 +330,8 @@ static void input_transform(const Wino *g, int C, const float *P, int vb, int ve
 
 /* The tiles of vectors [vb, ve) of y (one image, K planes) from M_xi[k][t]
  * (columns at M as in input_transform), through bn when not NULL (res: this
- * image's residual, or NULL) */
-static void output_transform(const Wino *g, int K, const float *M, int vb, int ve, const RnFastBnEval *bn,
+ * image's residual, or NULL): F(2x2,3x3) */
+static void output_transform2(const Wino *g, int K, const float *M, int vb, int ve, const RnFastBnEval *bn,
                              const float *res, float *y)
 {
     const size_t stride = xi_stride(g, K);
@@ -329,9 +370,160 @@ static void output_transform(const Wino *g, int K, const float *M, int vb, int v
     }
 }
 
+/* F(4x4,3x3), with the interpolation points 0, 1, -1, 2, -2 and infinity:
+ *
+ *   B^T = | 4  0 -5  0  1  0 |   G = |  1/4     0     0  |   A^T = | 1  1  1  1  1  0 |
+ *         | 0 -4 -4  1  1  0 |       | -1/6  -1/6  -1/6  |         | 0  1 -1  2 -2  0 |
+ *         | 0  4 -4 -1  1  0 |       | -1/6   1/6  -1/6  |         | 0  1  1  4  4  0 |
+ *         | 0 -2 -1  2  1  0 |       |  1/24  1/12  1/6  |         | 0  1 -1  8 -8  1 |
+ *         | 0  2 -1 -2  1  0 |       |  1/24 -1/12  1/6  |
+ *         | 0  4  0 -5  0  1 |       |  0     0     1    |
+ *
+ * 36 products per 16 outputs instead of 144 for a direct convolution and 64
+ * for four F(2x2,3x3) tiles; the larger coefficients cost about 20x the
+ * rounding error of F(2x2,3x3), still ~1e-6 relative (tests/unit/test_fast.c
+ * bounds it). Each 1-D transform below is written so that every term passes
+ * at most 2 roundings (B^T) or 3 (A^T). */
+static inline void bt6(__m512 d0, __m512 d1, __m512 d2, __m512 d3, __m512 d4, __m512 d5, __m512 t[6])
+{
+    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
+    __m512 s12 = _mm512_add_ps(d1, d2), s34 = _mm512_add_ps(d3, d4);
+    __m512 d12 = _mm512_sub_ps(d1, d2), d43 = _mm512_sub_ps(d4, d3);
+    __m512 d31 = _mm512_sub_ps(d3, d1), d42 = _mm512_sub_ps(d4, d2);
+    t[0] = _mm512_fmadd_ps(four, d0, _mm512_fnmadd_ps(five, d2, d4));
+    t[1] = _mm512_fnmadd_ps(four, s12, s34);
+    t[2] = _mm512_fmadd_ps(four, d12, d43);
+    t[3] = _mm512_fmadd_ps(two, d31, d42);
+    t[4] = _mm512_fnmadd_ps(two, d31, d42);
+    t[5] = _mm512_fmadd_ps(four, d1, _mm512_fnmadd_ps(five, d3, d5));
+}
+
+static inline void at6(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __m512 m5, __m512 o[4])
+{
+    __m512 s12 = _mm512_add_ps(m1, m2), s34 = _mm512_add_ps(m3, m4);
+    __m512 d12 = _mm512_sub_ps(m1, m2), d34 = _mm512_sub_ps(m3, m4);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m0, s12), s34);
+    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2), d34, d12);
+    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4), s34, s12);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d34, d12), m5);
+}
+
+/* input_transform2 for 4x4 tiles: patch column j of tile tx is phase j % 4 at
+ * index tx + j / 4 */
+static void input_transform4(const Wino *g, int C, const float *P, int vb, int ve, float *V)
+{
+    const int PH = g->PH;
+    const size_t stride = xi_stride(g, C);
+    for (int v = vb; v < ve; v++) {
+        Segment seg[16];
+        int ns = segments(g, v, seg);
+        for (int c = 0; c < C; c++) {
+            const float *pl = P + (size_t)c * g->plane;
+            __m512 r[6][6];   /* d B, row by row */
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) {
+                __m512 d[6];
+#pragma GCC unroll 6
+                for (int j = 0; j < 6; j++)
+                    d[j] = _mm512_setzero_ps();
+                for (int s = 0; s < ns; s++) {
+                    const float *row = pl + (size_t)(4 * seg[s].ty + i) * g->RS + seg[s].tx;
+#pragma GCC unroll 6
+                    for (int j = 0; j < 6; j++)
+                        d[j] = place(d[j], &seg[s], row + (j % 4) * PH + j / 4);
+                }
+                bt6(d[0], d[1], d[2], d[3], d[4], d[5], r[i]);
+            }
+            float *out = V + (size_t)c * g->gt + 16 * (v - vb);
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) {   /* B^T (d B) */
+                __m512 t[6];
+                bt6(r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j], t);
+#pragma GCC unroll 6
+                for (int i = 0; i < 6; i++)
+                    _mm512_storeu_ps(out + (6 * i + j) * stride, t[i]);
+            }
+        }
+    }
+}
+
+/* Lanes [l0, l0 + n) of o[0..3] (the four columns of one output row of the
+ * segment's 4x4 tiles) interleaved into dst[0 .. 4n), through the epilogue */
+static inline void store_quads(const Segment *s, const __m512 o[4], const Epilogue *e, const float *res, float *dst)
+{
+    const __m512i p = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    /* output lane 4u + c: tile lane l0 + u0 + u, column c from o[c] (c odd: +16 picks the second source) */
+    const __m512i odd = _mm512_slli_epi32(_mm512_and_si512(p, _mm512_set1_epi32(1)), 4);
+    for (int u0 = 0; u0 < s->n; u0 += 4) {
+        __m512i idx = _mm512_add_epi32(_mm512_add_epi32(_mm512_srli_epi32(p, 2), _mm512_set1_epi32(s->l0 + u0)), odd);
+        __m512 v = _mm512_mask_blend_ps(0xCCCC, _mm512_permutex2var_ps(o[0], idx, o[1]),
+                                        _mm512_permutex2var_ps(o[2], idx, o[3]));
+        __mmask16 m = lanes(4 * (s->n - u0));
+        _mm512_mask_storeu_ps(dst + 4 * u0, m, finish(e, v, res ? res + 4 * u0 : NULL, m));
+    }
+}
+
+/* output_transform2 for 4x4 tiles */
+static void output_transform4(const Wino *g, int K, const float *M, int vb, int ve, const RnFastBnEval *bn,
+                              const float *res, float *y)
+{
+    const size_t stride = xi_stride(g, K);
+    for (int v = vb; v < ve; v++) {
+        Segment seg[16];
+        int ns = segments(g, v, seg);
+        for (int k = 0; k < K; k++) {
+            const float *in = M + (size_t)k * g->gt + 16 * (v - vb);
+            Epilogue e = {0, 0, _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            if (bn)
+                e = (Epilogue){1, bn->relu, _mm512_set1_ps(bn->mean[k]), _mm512_set1_ps(bn->scale[k]),
+                               _mm512_set1_ps(bn->beta[k])};
+            __m512 r[6][4];   /* m A, row by row */
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) {
+                const float *row = in + 6 * i * stride;
+                at6(_mm512_loadu_ps(row), _mm512_loadu_ps(row + stride), _mm512_loadu_ps(row + 2 * stride),
+                    _mm512_loadu_ps(row + 3 * stride), _mm512_loadu_ps(row + 4 * stride),
+                    _mm512_loadu_ps(row + 5 * stride), r[i]);
+            }
+            __m512 o[4][4];   /* A^T (m A), o[a][b] */
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++) {
+                __m512 t[4];
+                at6(r[0][b], r[1][b], r[2][b], r[3][b], r[4][b], r[5][b], t);
+#pragma GCC unroll 4
+                for (int a = 0; a < 4; a++)
+                    o[a][b] = t[a];
+            }
+            for (int s = 0; s < ns; s++)
+#pragma GCC unroll 4
+                for (int a = 0; a < 4; a++) {
+                    size_t at = ((size_t)k * g->H + 4 * seg[s].ty + a) * g->W + 4 * seg[s].tx;
+                    store_quads(&seg[s], o[a], &e, res ? res + at : NULL, y + at);
+                }
+        }
+    }
+}
+
+static void input_transform(const Wino *g, int C, const float *P, int vb, int ve, float *V)
+{
+    if (g->m == 4)
+        input_transform4(g, C, P, vb, ve, V);
+    else
+        input_transform2(g, C, P, vb, ve, V);
+}
+
+static void output_transform(const Wino *g, int K, const float *M, int vb, int ve, const RnFastBnEval *bn,
+                             const float *res, float *y)
+{
+    if (g->m == 4)
+        output_transform4(g, K, M, vb, ve, bn, res, y);
+    else
+        output_transform2(g, K, M, vb, ve, bn, res, y);
+}
+
 /* dM_xi[k][t] = (A dY_t A^T)[xi] for the tiles of vectors [vb, ve) of one
  * image's output gradient dy (K planes), columns as in input_transform */
-static void grad_transform(const Wino *g, int K, const float *dy, int vb, int ve, float *dM)
+static void grad_transform2(const Wino *g, int K, const float *dy, int vb, int ve, float *dM)
 {
     const size_t stride = xi_stride(g, K);
     for (int v = vb; v < ve; v++) {
@@ -364,53 +556,131 @@ static void grad_transform(const Wino *g, int K, const float *dy, int vb, int ve
     }
 }
 
-/* U_xi[o][i] = (G f G^T)[xi] for o < nout, i < nin, where f = w[o][i] (w is
- * [nout][nin][3][3]), or with turned = 1, f = rot180(w[i][o]) (w is [nin][nout][3][3]). */
-static void filter_transform(const float *w, int nout, int nin, int turned, float *U)
+/* t = A y for one column of four (F(4x4,3x3)'s gradient transform, 1-D; A is
+ * A^T above turned over); every term passes at most 2 roundings */
+static inline void a6(__m512 e0, __m512 e1, __m512 e2, __m512 e3, __m512 t[6])
 {
+    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4);
+    __m512 s02 = _mm512_add_ps(e0, e2), s13 = _mm512_add_ps(e1, e3);
+    __m512 f02 = _mm512_fmadd_ps(four, e2, e0), f13 = _mm512_fmadd_ps(four, e3, e1);
+    t[0] = e0;
+    t[1] = _mm512_add_ps(s02, s13);
+    t[2] = _mm512_sub_ps(s02, s13);
+    t[3] = _mm512_fmadd_ps(two, f13, f02);
+    t[4] = _mm512_fnmadd_ps(two, f13, f02);
+    t[5] = e3;
+}
+
+/* The reverse of store_quads: src[0 .. 4n) (one row of the segment's 4x4
+ * tiles) split into its four columns, lanes [l0, l0 + n) of e[0..3] */
+static inline void load_quads(const Segment *s, const float *src, __m512 e[4])
+{
+    const __m512i p = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int u0 = 0; u0 < s->n; u0 += 4) {
+        int nt = s->n - u0 < 4 ? s->n - u0 : 4;
+        __m512 r = _mm512_maskz_loadu_ps(lanes(4 * nt), src + 4 * u0);
+        __mmask16 m = (__mmask16)(lanes(nt) << (s->l0 + u0));
+        /* lane l takes r[4 (l - l0 - u0) + c] */
+        __m512i base = _mm512_slli_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(s->l0 + u0)), 2);
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            e[c] = _mm512_mask_permutexvar_ps(e[c], m, _mm512_add_epi32(base, _mm512_set1_epi32(c)), r);
+    }
+}
+
+/* grad_transform2 for 4x4 tiles: dM = A dY A^T (6x6) */
+static void grad_transform4(const Wino *g, int K, const float *dy, int vb, int ve, float *dM)
+{
+    const size_t stride = xi_stride(g, K);
+    for (int v = vb; v < ve; v++) {
+        Segment seg[16];
+        int ns = segments(g, v, seg);
+        for (int k = 0; k < K; k++) {
+            __m512 r[4][6];   /* dY A^T, row by row */
+#pragma GCC unroll 4
+            for (int a = 0; a < 4; a++) {
+                __m512 e[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+                for (int s = 0; s < ns; s++)
+                    load_quads(&seg[s], dy + ((size_t)k * g->H + 4 * seg[s].ty + a) * g->W + 4 * seg[s].tx, e);
+                a6(e[0], e[1], e[2], e[3], r[a]);
+            }
+            float *out = dM + (size_t)k * g->gt + 16 * (v - vb);
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) {   /* A (dY A^T) */
+                __m512 t[6];
+                a6(r[0][j], r[1][j], r[2][j], r[3][j], t);
+#pragma GCC unroll 6
+                for (int i = 0; i < 6; i++)
+                    _mm512_storeu_ps(out + (6 * i + j) * stride, t[i]);
+            }
+        }
+    }
+}
+
+static void grad_transform(const Wino *g, int K, const float *dy, int vb, int ve, float *dM)
+{
+    if (g->m == 4)
+        grad_transform4(g, K, dy, vb, ve, dM);
+    else
+        grad_transform2(g, K, dy, vb, ve, dM);
+}
+
+/* U_xi[o][i] = (G f G^T)[xi] for o < nout, i < nin, where f = w[o][i] (w is
+ * [nout][nin][3][3]), or with turned = 1, f = rot180(w[i][o]) (w is
+ * [nin][nout][3][3]); G is F(m x m, 3x3)'s. Computed in double and rounded
+ * once (1/6 and 1/24 are not floats). */
+static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double G4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+
+static void filter_transform(int threads, int m, const float *w, int nout, int nin, int turned, float *U)
+{
+    const int a = m + 2;
+    const double(*G)[3] = m == 4 ? G4 : G2;
     const size_t step = (size_t)nout * nin;
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int o = 0; o < nout; o++)
         for (int i = 0; i < nin; i++) {
-            float f[3][3], gf[4][3];
+            double f[3][3], gf[6][3];
             for (int r = 0; r < 9; r++)
                 f[r / 3][r % 3] = turned ? w[((size_t)i * nout + o) * 9 + 8 - r] : w[((size_t)o * nin + i) * 9 + r];
-            for (int s = 0; s < 3; s++) {   /* G f */
-                gf[0][s] = f[0][s];
-                gf[1][s] = 0.5f * (f[0][s] + f[1][s] + f[2][s]);
-                gf[2][s] = 0.5f * (f[0][s] - f[1][s] + f[2][s]);
-                gf[3][s] = f[2][s];
-            }
+            for (int r = 0; r < a; r++)   /* G f */
+                for (int s = 0; s < 3; s++)
+                    gf[r][s] = G[r][0] * f[0][s] + G[r][1] * f[1][s] + G[r][2] * f[2][s];
             float *u = U + (size_t)o * nin + i;
-            for (int r = 0; r < 4; r++) {   /* (G f) G^T */
-                u[(4 * r + 0) * step] = gf[r][0];
-                u[(4 * r + 1) * step] = 0.5f * (gf[r][0] + gf[r][1] + gf[r][2]);
-                u[(4 * r + 2) * step] = 0.5f * (gf[r][0] - gf[r][1] + gf[r][2]);
-                u[(4 * r + 3) * step] = gf[r][2];
-            }
+            for (int r = 0; r < a; r++)   /* (G f) G^T */
+                for (int s = 0; s < a; s++)
+                    u[(size_t)(a * r + s) * step] = (float)(gf[r][0] * G[s][0] + gf[r][1] * G[s][1] + gf[r][2] * G[s][2]);
         }
 }
 
-/* dw[k][c] = G^T dU[k][c] G (dU is [16][K][C]) */
-static void filter_grad_untransform(const float *dU, int K, int C, float *dw)
+/* dw[k][c] = G^T dU[k][c] G (dU is [a*a][K][C]), in double, rounded once */
+static void filter_grad_untransform(int threads, int m, const float *dU, int K, int C, float *dw)
 {
+    const int a = m + 2;
+    const double(*G)[3] = m == 4 ? G4 : G2;
     const size_t step = (size_t)K * C;
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int k = 0; k < K; k++)
         for (int c = 0; c < C; c++) {
             const float *u = dU + (size_t)k * C + c;
-            float t[3][4];
-            for (int j = 0; j < 4; j++) {   /* G^T dU */
-                float u0 = u[(0 + j) * step], u1 = u[(4 + j) * step];
-                float u2 = u[(8 + j) * step], u3 = u[(12 + j) * step];
-                t[0][j] = u0 + 0.5f * (u1 + u2);
-                t[1][j] = 0.5f * (u1 - u2);
-                t[2][j] = 0.5f * (u1 + u2) + u3;
-            }
+            double t[3][6];
+            for (int r = 0; r < 3; r++)   /* G^T dU */
+                for (int j = 0; j < a; j++) {
+                    double sum = 0;
+                    for (int i = 0; i < a; i++)
+                        sum += G[i][r] * u[(size_t)(a * i + j) * step];
+                    t[r][j] = sum;
+                }
             float *out = dw + ((size_t)k * C + c) * 9;
-            for (int r = 0; r < 3; r++) {   /* (G^T dU) G */
-                out[3 * r + 0] = t[r][0] + 0.5f * (t[r][1] + t[r][2]);
-                out[3 * r + 1] = 0.5f * (t[r][1] - t[r][2]);
-                out[3 * r + 2] = 0.5f * (t[r][1] + t[r][2]) + t[r][3];
-            }
+            for (int r = 0; r < 3; r++)   /* (G^T dU) G */
+                for (int q = 0; q < 3; q++) {
+                    double sum = 0;
+                    for (int j = 0; j < a; j++)
+                        sum += t[r][j] * G[j][q];
+                    out[3 * r + q] = (float)sum;
+                }
         }
 }
 
@@ -422,20 +692,22 @@ static size_t round16(size_t n)
 /* Per-thread floats: split planes of one image, V and M (or dM) of a group. */
 static size_t thread_floats(const Wino *g)
 {
-    return round16((size_t)g->C * g->plane) + round16(16 * xi_stride(g, g->C)) + round16(16 * xi_stride(g, g->K));
+    return round16((size_t)g->C * g->plane) + round16((size_t)g->xis * xi_stride(g, g->C)) +
+           round16((size_t)g->xis * xi_stride(g, g->K));
 }
 
 size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
 {
-    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, FWD_BLOCK);
-    Wino t = geometry(d->out_c, d->in_c, d->in_h, d->in_w, FWD_BLOCK);   /* the data gradient's */
-    Wino f = geometry(d->in_c, d->out_c, d->in_h, d->in_w, FILTER_BLOCK);
-    size_t fwd = round16(16 * (size_t)d->out_c * d->in_c) + thread_floats(&g) * (size_t)threads;
-    size_t bwd = round16(16 * (size_t)d->out_c * d->in_c) + thread_floats(&t) * (size_t)threads;
+    const int m = rn_fast_wino_tile(d);
+    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, m, FWD_BLOCK);
+    Wino t = geometry(d->out_c, d->in_c, d->in_h, d->in_w, m, FWD_BLOCK);   /* the data gradient's */
+    Wino f = geometry(d->in_c, d->out_c, d->in_h, d->in_w, m, FILTER_BLOCK);
+    size_t fwd = round16((size_t)g.xis * d->out_c * d->in_c) + thread_floats(&g) * (size_t)threads;
+    size_t bwd = round16((size_t)t.xis * d->out_c * d->in_c) + thread_floats(&t) * (size_t)threads;
     int chunks = (d->n + CHUNK - 1) / CHUNK;
-    size_t filt = round16(16 * (size_t)d->out_c * d->in_c) * (size_t)(chunks + 1) + thread_floats(&f) * (size_t)threads;
-    size_t m = fwd > bwd ? fwd : bwd;
-    return m > filt ? m : filt;
+    size_t filt = round16((size_t)f.xis * d->out_c * d->in_c) * (size_t)(chunks + 1) + thread_floats(&f) * (size_t)threads;
+    size_t most = fwd > bwd ? fwd : bwd;
+    return most > filt ? most : filt;
 }
 
 /* y = conv(x, f) for n images of C -> K channels, U = the transformed filters,
@@ -449,7 +721,7 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
 #pragma omp parallel num_threads(threads)
     {
         float *P = ws + per_thread * (size_t)omp_get_thread_num();
-        float *V = P + round16((size_t)g->C * g->plane), *M = V + round16(16 * xi_stride(g, g->C));
+        float *V = P + round16((size_t)g->C * g->plane), *M = V + round16((size_t)g->xis * xi_stride(g, g->C));
 #pragma omp for schedule(static)
         for (int gi = 0; gi < groups; gi++) {
             int i0 = gi * g->g, count = n - i0 < g->g ? n - i0 : g->g;
@@ -461,7 +733,7 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
                         pad_split(g, g->C, x + (size_t)(i0 + j) * in_img, P);
                     input_transform(g, g->C, P, vb, ve, V + (size_t)j * g->Tp);
                 }
-                for (int xi = 0; xi < 16; xi++)
+                for (int xi = 0; xi < g->xis; xi++)
                     rn_fast_gemm_nn(g->K, cols, g->C, U + (size_t)xi * g->K * g->C, g->C, 1,
                                     V + xi * xi_stride(g, g->C), (ptrdiff_t)g->gt, M + xi * xi_stride(g, g->K),
                                     (ptrdiff_t)g->gt, 0);
@@ -477,27 +749,27 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
 void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, const RnFastBnEval *bn,
                            float *y, float *ws)
 {
-    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, FWD_BLOCK);
+    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FWD_BLOCK);
     float *U = ws;
-    filter_transform(w, d->out_c, d->in_c, 0, U);
-    forward(threads, d->n, &g, U, x, bn, y, ws + round16(16 * (size_t)d->out_c * d->in_c));
+    filter_transform(threads, g.m, w, d->out_c, d->in_c, 0, U);
+    forward(threads, d->n, &g, U, x, bn, y, ws + round16((size_t)g.xis * d->out_c * d->in_c));
 }
 
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
                                 float *ws)
 {
-    Wino g = geometry(d->out_c, d->in_c, d->in_h, d->in_w, FWD_BLOCK);   /* K -> C channels */
+    Wino g = geometry(d->out_c, d->in_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FWD_BLOCK);   /* K -> C channels */
     float *U = ws;
-    filter_transform(w, d->in_c, d->out_c, 1, U);
-    forward(threads, d->n, &g, U, dy, NULL, dx, ws + round16(16 * (size_t)d->out_c * d->in_c));
+    filter_transform(threads, g.m, w, d->in_c, d->out_c, 1, U);
+    forward(threads, d->n, &g, U, dy, NULL, dx, ws + round16((size_t)g.xis * d->out_c * d->in_c));
 }
 
 void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,
                                   float *ws)
 {
-    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, FILTER_BLOCK);
+    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FILTER_BLOCK);
     const size_t in_img = (size_t)g.C * g.H * g.W, out_img = (size_t)g.K * g.H * g.W;
-    const size_t usize = round16(16 * (size_t)g.K * g.C), per_thread = thread_floats(&g);
+    const size_t usize = round16((size_t)g.xis * g.K * g.C), per_thread = thread_floats(&g);
     const int chunks = (d->n + CHUNK - 1) / CHUNK;
     float *dU = ws, *partial = ws + usize, *thread_ws = partial + usize * (size_t)chunks;
     if (chunks == 0) {
@@ -507,7 +779,7 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
 #pragma omp parallel num_threads(threads)
     {
         float *P = thread_ws + per_thread * (size_t)omp_get_thread_num();
-        float *V = P + round16((size_t)g.C * g.plane), *dM = V + round16(16 * xi_stride(&g, g.C));
+        float *V = P + round16((size_t)g.C * g.plane), *dM = V + round16((size_t)g.xis * xi_stride(&g, g.C));
 #pragma omp for schedule(static)
         for (int ch = 0; ch < chunks; ch++) {
             int end = (ch + 1) * CHUNK < d->n ? (ch + 1) * CHUNK : d->n;
@@ -522,7 +794,7 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
                         input_transform(&g, g.C, P, vb, ve, V + (size_t)j * g.Tp);
                         grad_transform(&g, g.K, dy + (size_t)(i0 + j) * out_img, vb, ve, dM + (size_t)j * g.Tp);
                     }
-                    for (int xi = 0; xi < 16; xi++)
+                    for (int xi = 0; xi < g.xis; xi++)
                         rn_fast_gemm_nt(g.K, g.C, cols, dM + xi * xi_stride(&g, g.K), (ptrdiff_t)g.gt,
                                         V + xi * xi_stride(&g, g.C), (ptrdiff_t)g.gt,
                                         partial + usize * (size_t)ch + (size_t)xi * g.K * g.C, g.C,
@@ -532,14 +804,14 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
         }
         /* dU = partial[0] + partial[1] + ... in chunk order, element by element */
 #pragma omp for schedule(static)
-        for (size_t e = 0; e < 16 * (size_t)g.K * g.C; e++) {
+        for (size_t e = 0; e < (size_t)g.xis * g.K * g.C; e++) {
             float s = partial[e];
             for (int ch = 1; ch < chunks; ch++)
                 s += partial[usize * (size_t)ch + e];
             dU[e] = s;
         }
     }
-    filter_grad_untransform(dU, g.K, g.C, dw);
+    filter_grad_untransform(threads, g.m, dU, g.K, g.C, dw);
 }
 
 #else /* no AVX-512: rn_fast_wino_ok says no, so these are never called */

@@ -25,22 +25,32 @@
  * The check is |fast - exact| <= (L + 2) * u * S: rigorous, so a failure is a
  * bug, not noise.
  *
- * Winograd F(2x2,3x3) (fast_wino.c: 3x3 stride-1 layers with >= 8 channels)
+ * Winograd (fast_wino.c: 3x3 stride-1 layers with >= 8 channels; F(4x4,3x3)
+ * forward and data gradient on 16x16 and 32x32 planes, F(2x2,3x3) otherwise)
  * computes other intermediate sums, so its bound has its own L and S. Written
- * out in products w*x, one output of a tile is sum over (r,s,p,q) of
- * w[r][s] x[p][q] f_a(r,p) f_b(s,q), where f_a(r,p) = sum_i |A^T[a][i] G[i][r] B^T[i][p]|
- * bounds the 1-D coefficient; every f is <= 2 (work it out from the matrices
- * in fast_wino.c), so the absolute sum of all terms is at most
- *   S_w = 4 * sum_c (sum_rs |w[c][r][s]|) * (sum of |x| over the tile's 4x4 patch).
- * Every term passes at most 2 roundings in the input transform, 4 in the
- * filter transform, Cin in the GEMM's FMA chain and 4 in the output
- * transform: L_w = Cin + 10. The data gradient is the same with dy and Cout.
- * The filter gradient multiplies transformed dy tiles (A dY A^T, 2 roundings)
- * with transformed patches (2), sums them in 16-lane chains of at most 256/16
- * columns, 4 lane-sum steps, at most 16 * ceil(tiles/256) products per chunk
- * (fast_wino.c sums chunks of 16 images) and the ceil(n/16) chunks in order,
- * then untransforms (5 roundings); its S_w sums 4 * |dy tile| * |x patch|
- * over all tiles of all images.
+ * out in products w*x, output (a,b) of an m x m tile is the sum over
+ * (r,s,p,q) of w[r][s] x[p][q] times sum_{i,j} A^T[a][i] G[i][r] B^T[i][p]
+ * A^T[b][j] G[j][s] B^T[j][q] over the (m+2) x (m+2) patch; every rounding
+ * error is a relative error on a partial sum of such terms, so the error is at
+ * most L*u times
+ *   S_w = sum_c sum_{r,s,p,q} |w[c][r][s]| |x[c][p][q]| f_a(r,p) f_b(s,q),
+ *   f_a(r,p) = sum_i |A^T[a][i] G[i][r] B^T[i][p]|,
+ * computed here from the textbook matrices (wino_coef below, written out
+ * independently of fast_wino.c). L counts the roundings a term passes: the
+ * input transform (2 per 1-D pass for F(2x2), likewise 2 for F(4x4) as
+ * written in bt6), the filter transform (computed in double, rounded once;
+ * counted as 4), Cin in the GEMM's FMA chain and the output transform (2 per
+ * 1-D pass for F(2x2), 3 for F(4x4)): L_w = Cin + 10 for F(2x2), Cin + 12 for
+ * F(4x4). The data gradient is the same with dy, Cout and the turned filters.
+ * The filter gradient (same tiles) multiplies transformed dy tiles (A dY A^T,
+ * 2 roundings for F(2x2), 4 for F(4x4)) with transformed patches (2, 4), sums
+ * them in 16-lane chains of at most 256/16 columns, 4 lane-sum steps, at most
+ * 16 * ceil(tiles/256) products per chunk (fast_wino.c sums chunks of 16
+ * images) and the ceil(n/16) chunks in order, then untransforms (in double,
+ * counted as 5); the same expansion gives weight (r,s) the terms
+ * |dy[a][b]| |x[p][q]| f_a(r,p) f_b(s,q) of every tile of every image; the
+ * check bounds their sum per tile by max|dy tile| * sum_{p,q} fs[r][p] fs[s][q] |x[p][q]|
+ * with fs[r][p] = sum_a f_a(r,p) (cheap, and close for positive data).
  *
  * Against the reference op (kernels/cpu/ref_conv.c, whose chains
  * are Cin*k*k, Cout*k*k, and one output row in float then double) the bound is
@@ -105,12 +115,62 @@ static double xat(const RnConvDims *d, const float *x, int n, int c, int ih, int
     return x[(((size_t)n * d->in_c + c) * d->in_h + ih) * d->in_w + iw];
 }
 
-static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
+/* f[a][r][p] = sum_i |A^T[a][i] G[i][r] B^T[i][p]| of Winograd F(m x m, 3x3)
+ * (Lavin & Gray 2016; points 0, 1, -1 for m = 2, and 2, -2 for m = 4) */
+static void wino_coef(int m, double f[4][3][6])
+{
+    static const double AT2[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    static const double BT2[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+    static const double AT4[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+    static const double G4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                    {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    static const double BT4[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                     {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+    const int n = m + 2;
+    for (int a = 0; a < m; a++)
+        for (int r = 0; r < 3; r++)
+            for (int p = 0; p < n; p++) {
+                double s = 0;
+                for (int i = 0; i < n; i++)
+                    s += m == 4 ? fabs(AT4[a][i] * G4[i][r] * BT4[i][p]) : fabs(AT2[a][i] * G2[i][r] * BT2[i][p]);
+                f[a][r][p] = s;
+            }
+}
+
+/* kw[((a*m + b)*(m+2) + p)*(m+2) + q] = sum_{r,s} |w3[r][s]| f_a(r,p) f_b(s,q):
+ * what |x[p][q]| of a patch contributes to S_w of output (a,b), for one 3x3
+ * filter w3 (turned around when turned) */
+static void wino_weights(int m, double f[4][3][6], const float *w3, int turned, double *kw)
+{
+    const int n = m + 2;
+    for (int a = 0; a < m; a++)
+        for (int b = 0; b < m; b++)
+            for (int p = 0; p < n; p++)
+                for (int q = 0; q < n; q++) {
+                    double s = 0;
+                    for (int r = 0; r < 3; r++)
+                        for (int c = 0; c < 3; c++)
+                            s += fabs(w3[turned ? 8 - (3 * r + c) : 3 * r + c]) * f[a][r][p] * f[b][c][q];
+                    kw[((a * m + b) * n + p) * n + q] = s;
+                }
+}
+
+/* positive = 0: x, dy uniform in [-1, 1), w in [-0.2, 0.2). Sums of such terms
+ * cancel, so |result| is about sqrt(terms) times smaller than the S of the
+ * bounds, and over a batch-wide filter gradient that hides relative errors
+ * of 1e-3. positive = 1: x, dy in [0, 1), w in [0, 0.2): no cancellation but
+ * the transforms' own, so the bounds sit close to the results and a wrong
+ * transform coefficient shows. */
+static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int stride, int positive)
 {
     RnConvDims d = conv_dims(n, in_c, hw, out_c, k, stride);
     const int k2 = k * k, ohw = d.out_h * d.out_w;
-    float *x = rand_buf(in_size(&d), 1, 0), *w = rand_buf(w_size(&d), 0.2f, 0);
-    float *dy = rand_buf(out_size(&d), 1, 0);
+    const float half = positive ? 0.5f : 1, mid = positive ? 0.5f : 0;
+    const char *tag = positive ? " (positive data)" : "";
+    float *x = rand_buf(in_size(&d), half, mid), *w = rand_buf(w_size(&d), 0.2f * half, 0.2f * mid);
+    float *dy = rand_buf(out_size(&d), half, mid);
     float *y = rand_buf(out_size(&d), 1, 0), *dx = rand_buf(in_size(&d), 1, 0);
     float *dw = rand_buf(w_size(&d), 1, 0);
     rn_fast_conv_fwd(NULL, &d, x, w, y);
@@ -124,6 +184,19 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
     int bad_ref = 0;
     double worst_ref = 0;
     const int wino = rn_fast_wino_ok(&d);   /* Winograd bounds (above) instead of the direct ones */
+    const int m = rn_fast_wino_tile(&d), mp = m + 2, mm = m * m * mp * mp;   /* forward and data gradient tiles */
+    double f[4][3][6], *wco = NULL, *tco = NULL;   /* wino_weights of each filter, plain and turned */
+    if (wino) {
+        wino_coef(m, f);
+        wco = malloc((size_t)out_c * in_c * mm * sizeof(double));
+        tco = malloc((size_t)out_c * in_c * mm * sizeof(double));
+        for (int o = 0; o < out_c; o++)
+            for (int c = 0; c < in_c; c++) {
+                wino_weights(m, f, w + ((size_t)o * in_c + c) * 9, 0, wco + ((size_t)o * in_c + c) * mm);
+                wino_weights(m, f, w + ((size_t)o * in_c + c) * 9, 1, tco + ((size_t)o * in_c + c) * mm);
+            }
+    }
+    const double Lw_in = m == 4 ? in_c + 12 : in_c + 10, Lw_out = m == 4 ? out_c + 12 : out_c + 10;
 
     /* images checked: first, middle, last (each image is computed independently) */
     int imgs[3] = {0, n / 2, n - 1};
@@ -137,24 +210,23 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
                 for (int ow = 0; ow < d.out_w; ow++) {
                     double s = 0, sa = 0, sw = 0;
                     for (int c = 0; c < in_c; c++) {
-                        double wsum = 0, patch = 0;
                         for (int kh = 0; kh < k; kh++)
-                            for (int kw = 0; kw < k; kw++) {
-                                double t2 = w[((size_t)o * in_c + c) * k2 + kh * k + kw] *
-                                            xat(&d, x, i, c, oh * stride - d.pad + kh, ow * stride - d.pad + kw);
+                            for (int kx = 0; kx < k; kx++) {
+                                double t2 = w[((size_t)o * in_c + c) * k2 + kh * k + kx] *
+                                            xat(&d, x, i, c, oh * stride - d.pad + kh, ow * stride - d.pad + kx);
                                 s += t2;
                                 sa += fabs(t2);
-                                wsum += fabs(w[((size_t)o * in_c + c) * k2 + kh * k + kw]);
                             }
-                        if (wino)
-                            for (int p = 0; p < 4; p++)
-                                for (int q = 0; q < 4; q++)
-                                    patch += fabs(xat(&d, x, i, c, oh / 2 * 2 - 1 + p, ow / 2 * 2 - 1 + q));
-                        sw += 4 * wsum * patch;
+                        if (wino) {   /* S_w over the patch of the tile holding (oh, ow) */
+                            const double *kc = wco + ((size_t)o * in_c + c) * mm + (size_t)((oh % m) * m + ow % m) * mp * mp;
+                            for (int p = 0; p < mp; p++)
+                                for (int q = 0; q < mp; q++)
+                                    sw += kc[p * mp + q] * fabs(xat(&d, x, i, c, oh / m * m - 1 + p, ow / m * m - 1 + q));
+                        }
                     }
                     size_t at = (((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow;
                     double got = y[at];
-                    double bound = wino ? (in_c + 12) * U * sw : (L + 2) * U * sa;
+                    double bound = wino ? (Lw_in + 2) * U * sw : (L + 2) * U * sa;
                     vs(got, yr[at], bound + (L + 2) * U * sa, &bad_ref, &worst_ref);
                     double r = fabs(got - s) / (bound + 1e-30);
                     if (!(r <= 1))
@@ -163,7 +235,7 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
                         worst_fwd = r;
                 }
     }
-    CHECK(!bad_fwd, "conv fwd n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", n, in_c, out_c, hw,
+    CHECK(!bad_fwd, "conv%s fwd n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag, n, in_c, out_c, hw,
           hw, k, stride, worst_fwd);
 
     /* backward data: dx[c][ih][iw] = sum over (o, kh, kw) with ih = oh*s - p + kh, iw likewise */
@@ -180,18 +252,15 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
             int c = (int)(e / ((size_t)hw * hw)), ih = (int)(e / hw % hw), iw = (int)(e % hw);
             double sw = 0;
             for (int o = 0; o < out_c; o++) {
-                double wsum = 0, patch = 0;
-                for (int r = 0; r < k2; r++)
-                    wsum += fabs(w[((size_t)o * in_c + c) * k2 + r]);
-                for (int p = 0; p < 4; p++)
-                    for (int q = 0; q < 4; q++) {
-                        int oh = ih / 2 * 2 - 1 + p, ow = iw / 2 * 2 - 1 + q;
+                const double *kc = tco + ((size_t)o * in_c + c) * mm + (size_t)((ih % m) * m + iw % m) * mp * mp;
+                for (int p = 0; p < mp; p++)
+                    for (int q = 0; q < mp; q++) {
+                        int oh = ih / m * m - 1 + p, ow = iw / m * m - 1 + q;
                         if (oh >= 0 && oh < d.out_h && ow >= 0 && ow < d.out_w)
-                            patch += fabs(dy[(((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow]);
+                            sw += kc[p * mp + q] * fabs(dy[(((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow]);
                     }
-                sw += 4 * wsum * patch;
             }
-            exw[e] = (out_c + 12) * U * sw;
+            exw[e] = (Lw_out + 2) * U * sw;
         }
         for (int o = 0; o < out_c; o++)
             for (int oh = 0; oh < d.out_h; oh++)
@@ -221,7 +290,9 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
     free(ex);
     free(exa);
     free(exw);
-    CHECK(!bad_bd, "conv bwd data n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", n, in_c, out_c, hw,
+    free(wco);
+    free(tco);
+    CHECK(!bad_bd, "conv%s bwd data n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag, n, in_c, out_c, hw,
           hw, k, stride, worst_bd);
 
     /* backward filter over the whole batch, at a sample of weights (every 7th, to keep the test fast) */
@@ -231,23 +302,29 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
     L = (8 * (stride == 1 && plane > ohw ? plane : ohw) + 15) / 16 + 4 + 8 + chunks;
     if (rn_fast_s2_ok(&d))
         L = ohw + 8 + chunks;
-    const int tiles = (d.out_h / 2) * (d.out_w / 2);
-    const double L_w = 2 + 2 + 16 + 4 + 16 * ((tiles + 255) / 256) + (n + 15) / 16 + 5;
+    /* Winograd: sum_{a,b} |dy[a][b]| f_a(r,p) f_b(s,q) <= max|dy| fs[r][p] fs[s][q], fs[r][p] = sum_a f_a(r,p) */
+    const int tiles = wino ? (d.out_h / m) * (d.out_w / m) : 0;
+    const double L_w = (m == 4 ? 4 + 4 : 2 + 2) + 16 + 4 + 16 * ((tiles + 255) / 256) + (n + 15) / 16 + 5;
+    double fs[3][6] = {{0}};
+    for (int r = 0; wino && r < 3; r++)
+        for (int p = 0; p < mp; p++)
+            for (int a = 0; a < m; a++)
+                fs[r][p] += f[a][r][p];
     for (size_t e = 0; e < w_size(&d); e += 7) {
         int o = (int)(e / ((size_t)in_c * k2)), c = (int)(e / k2 % in_c), kh = (int)(e % k2) / k,
             kw = (int)(e % k);
         double s = 0, sa = 0, sw = 0;
         for (int i = 0; wino && i < n; i++)
-            for (int ty = 0; ty < d.out_h / 2; ty++)
-                for (int tx = 0; tx < d.out_w / 2; tx++) {
-                    double gsum = 0, patch = 0;
-                    for (int a = 0; a < 2; a++)
-                        for (int b = 0; b < 2; b++)
-                            gsum += fabs(dy[(((size_t)i * out_c + o) * d.out_h + 2 * ty + a) * d.out_w + 2 * tx + b]);
-                    for (int p = 0; p < 4; p++)
-                        for (int q = 0; q < 4; q++)
-                            patch += fabs(xat(&d, x, i, c, 2 * ty - 1 + p, 2 * tx - 1 + q));
-                    sw += 4 * gsum * patch;
+            for (int ty = 0; ty < d.out_h / m; ty++)
+                for (int tx = 0; tx < d.out_w / m; tx++) {
+                    double gmax = 0, patch = 0;
+                    for (int a = 0; a < m; a++)
+                        for (int b = 0; b < m; b++)
+                            gmax = fmax(gmax, fabs(dy[(((size_t)i * out_c + o) * d.out_h + m * ty + a) * d.out_w + m * tx + b]));
+                    for (int p = 0; p < mp; p++)
+                        for (int q = 0; q < mp; q++)
+                            patch += fs[kh][p] * fs[kw][q] * fabs(xat(&d, x, i, c, m * ty - 1 + p, m * tx - 1 + q));
+                    sw += gmax * patch;
                 }
         for (int i = 0; i < n; i++)
             for (int oh = 0; oh < d.out_h; oh++)
@@ -265,11 +342,11 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
         if (r > worst_bf)
             worst_bf = r;
     }
-    CHECK(!bad_bf, "conv bwd filter n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", n, in_c, out_c,
+    CHECK(!bad_bf, "conv%s bwd filter n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag, n, in_c, out_c,
           hw, hw, k, stride, worst_bf);
 
-    CHECK(!bad_ref, "conv n=%d %d->%d %dx%d k%d s%d: fwd, bwd data, bwd filter agree with ref_conv.c, "
-          "worst %.3f of bound", n, in_c, out_c, hw, hw, k, stride, worst_ref);
+    CHECK(!bad_ref, "conv%s n=%d %d->%d %dx%d k%d s%d: fwd, bwd data, bwd filter agree with ref_conv.c, "
+          "worst %.3f of bound", tag, n, in_c, out_c, hw, hw, k, stride, worst_ref);
     free(yr); free(dxr); free(dwr);
 
     /* same bits with 1, 2 and 3 threads */
@@ -285,10 +362,15 @@ static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
                 !memcmp(dw, dw2, w_size(&d) * sizeof(float));
     }
     omp_set_num_threads(saved);
-    CHECK(same, "conv n=%d %d->%d %dx%d k%d s%d: bitwise equal with 1, 2, 3 threads", n, in_c, out_c, hw, hw,
+    CHECK(same, "conv%s n=%d %d->%d %dx%d k%d s%d: bitwise equal with 1, 2, 3 threads", tag, n, in_c, out_c, hw, hw,
           k, stride);
     free(y2); free(dx2); free(dw2);
     free(x); free(w); free(dy); free(y); free(dx); free(dw);
+}
+
+static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
+{
+    check_conv_data(n, in_c, hw, out_c, k, stride, 0);
 }
 
 /* ------------------------------------------------------------------ batch norm */
@@ -544,10 +626,17 @@ int main(void)
     check_conv(2, 5, 7, 11, 1, 1);
     check_conv(2, 3, 11, 13, 5, 1);
     check_conv(4, 9, 20, 17, 3, 1);
-    /* the Winograd path (fast_wino.c) on planes whose tile rows fill a vector
-     * twice (64x64), a quarter (8x8: tested above), an eighth with fewer tiles
-     * than a vector (4x4) and one tile (2x2), with channel counts off 16 */
+    /* the Winograd path (fast_wino.c) off the nets' planes (16x16 and 32x32:
+     * F(4x4,3x3) with tile rows of a quarter and a half vector; 8x8: F(2x2,3x3)
+     * with a quarter): F(4x4,3x3) with tile rows that fill a vector (64x64);
+     * F(2x2,3x3) with rows of three vectors (96x96), with fewer tiles than a
+     * vector (4x4) and one tile (2x2); channel counts off 16 */
     check_conv(2, 8, 64, 12, 3, 1);
+    check_conv(2, 8, 96, 8, 3, 1);
+    /* the Winograd layers of the nets again with positive data (see check_conv_data) */
+    check_conv_data(32, 16, 32, 16, 3, 1, 1);
+    check_conv_data(32, 32, 16, 32, 3, 1, 1);
+    check_conv_data(32, 64, 8, 64, 3, 1, 1);
     check_conv(5, 12, 4, 8, 3, 1);
     check_conv(9, 16, 2, 24, 3, 1);
 
