@@ -50,6 +50,8 @@ typedef struct RnBackend RnBackend;
 struct RnBackend {
     const char *name;      /* "cpu", "cpu-ref", "cuda" */
     char description[128]; /* e.g. "cpu (2 threads, AVX-512)" or "cuda (NVIDIA H100, cuDNN 9.19)" */
+    int eval_chunk;        /* images an inference model takes through the whole net at a time,
+                            * so a layer's activations stay in cache (0: the whole batch at once) */
     void *ctx;             /* backend private state */
 
     void (*destroy)(RnBackend *be);

@@ -52,6 +52,7 @@ struct RnModel {
     RnBackend *be;
     const RnNet *net;
     int max_batch;
+    int chunk;                        /* images per pass through the layers (inference: be->eval_chunk) */
     bool can_train;
 
     size_t nparams, nrunning;
@@ -199,11 +200,16 @@ static RnModel *create(RnBackend *be, const RnNet *net, int max_batch, bool can_
         m->dlogits = alloc_floats(m, nb * (size_t)net->cfg.classes);
     }
 
+    /* An inference model runs a large batch through the layers in chunks of
+     * the backend's choice: images are independent in eval mode, so the
+     * results are the same, and on a CPU a chunk's activations stay in cache. */
+    m->chunk = !can_train && be->eval_chunk > 0 && be->eval_chunk < max_batch ? be->eval_chunk : max_batch;
+
     /* the largest activation of any layer, for the shared buffers */
-    size_t largest = activation_floats(&net->stem, max_batch);
+    size_t largest = activation_floats(&net->stem, m->chunk);
     for (int b = 0; b < net->nblocks; b++) {
         const RnBlock *blk = &net->blocks[b];
-        size_t a1 = activation_floats(&blk->conv1, max_batch), a2 = activation_floats(&blk->conv2, max_batch);
+        size_t a1 = activation_floats(&blk->conv1, m->chunk), a2 = activation_floats(&blk->conv2, m->chunk);
         largest = a1 > largest ? a1 : largest;
         largest = a2 > largest ? a2 : largest;
     }
@@ -452,19 +458,27 @@ static RnDims last_dims(const RnModel *m, int n)
     return out_dims(u, n);
 }
 
+/* images [i0, i0 + n) of the batch through the net (n <= m->chunk) */
+static void forward_images(RnModel *m, int i0, int n, bool train)
+{
+    RnBackend *be = m->be;
+    const RnNet *net = m->net;
+    unit_forward(m, &m->stem, n, m->x + (size_t)i0 * 3 * 32 * 32, NULL, 1, train);
+    for (int b = 0; b < net->nblocks; b++)
+        block_forward(m, &m->blocks[b], n, train);
+    float *pooled = m->pooled + (size_t)i0 * (size_t)net->fc_in;
+    be->avgpool_fwd(be, last_dims(m, n), last_output(m), pooled);
+    be->fc_fwd(be, n, net->fc_in, net->cfg.classes, pooled, m->params + m->param_off[net->fc_weight],
+               m->params + m->param_off[net->fc_bias], m->logits + (size_t)i0 * (size_t)net->cfg.classes);
+}
+
 void rn_model_forward(RnModel *m, int n, bool train)
 {
     check_batch(m, n);
     if (train)
         require_training(m, "training forward");
-    RnBackend *be = m->be;
-    const RnNet *net = m->net;
-    unit_forward(m, &m->stem, n, m->x, NULL, 1, train);
-    for (int b = 0; b < net->nblocks; b++)
-        block_forward(m, &m->blocks[b], n, train);
-    be->avgpool_fwd(be, last_dims(m, n), last_output(m), m->pooled);
-    be->fc_fwd(be, n, net->fc_in, net->cfg.classes, m->pooled, m->params + m->param_off[net->fc_weight],
-               m->params + m->param_off[net->fc_bias], m->logits);
+    for (int i0 = 0; i0 < n; i0 += m->chunk)
+        forward_images(m, i0, n - i0 < m->chunk ? n - i0 : m->chunk, train);
 }
 
 void rn_model_loss(RnModel *m, int n, int step, bool with_grad)
