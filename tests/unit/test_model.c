@@ -309,6 +309,42 @@ static void inference_and_responses(RnArch arch)
 }
 
 /* Two SGD steps with 1 and with 2 threads (the fast CPU backend): bitwise equal. */
+/* An inference model on the fast CPU backend takes a batch larger than its
+ * eval_chunk in chunks (lib/model.c); the logits are those of the training
+ * model's eval forward, which runs the whole batch at once. */
+static void chunked_inference(void)
+{
+    RnNetConfig cfg = {.arch = RN_ARCH_RESNET, .depth = 8, .shortcut = RN_SHORTCUT_A, .classes = 10};
+    RnWeights w;
+    random_weights(&w, &cfg, 21);
+    RnBackend *be = rn_cpu_backend_create(&(RnBackendOptions){.device = "cpu", .threads = 2});
+    const int n = be->eval_chunk + 6;   /* a whole chunk and a part of one */
+    RnModel *train = rn_model_create(be, &w.net, n), *infer = rn_model_create_inference(be, &w.net, n);
+    rn_model_set_weights(train, &w);
+    rn_model_set_weights(infer, &w);
+    float *x = malloc(sizeof(float) * (size_t)n * IMG), *a = malloc(sizeof(float) * (size_t)n * 10);
+    float *b = malloc(sizeof(float) * (size_t)n * 10);
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
+    for (size_t i = 0; i < (size_t)n * IMG; i++)
+        x[i] = (float)rn_normal(8, RN_RNG_TEST, 1, (uint32_t)i);
+    for (int i = 0; i < n; i++)
+        labels[i] = (int32_t)(i % 10);
+    rn_model_upload_batch(train, n, x, labels);
+    rn_model_upload_batch(infer, n, x, labels);
+    rn_model_forward(train, n, false);
+    rn_model_get_logits(train, n, a);
+    rn_model_forward(infer, n, false);
+    rn_model_get_logits(infer, n, b);
+    CHECK(be->eval_chunk > 0 && memcmp(a, b, sizeof(float) * (size_t)n * 10) == 0,
+          "fast CPU: inference model in chunks of %d = training model eval forward of %d images (bitwise)",
+          be->eval_chunk, n);
+    rn_model_free(train);
+    rn_model_free(infer);
+    be->destroy(be);
+    free(x); free(a); free(b); free(labels);
+    rn_weights_free(&w);
+}
+
 static void thread_independence(void)
 {
     RnNetConfig cfg = {.arch = RN_ARCH_RESNET, .depth = 8, .shortcut = RN_SHORTCUT_B, .classes = 10};
@@ -347,5 +383,6 @@ int main(void)
     inference_and_responses(RN_ARCH_RESNET);
     inference_and_responses(RN_ARCH_PLAIN);
     thread_independence();
+    chunked_inference();
     return test_done();
 }
