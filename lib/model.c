@@ -382,14 +382,23 @@ static RnDims out_dims(const Unit *u, int n)
 
 /* Fig. 7: the BN output before the residual addition and the ReLU. The fused
  * BN cannot give it when a residual or ReLU follows, so it is computed again
- * into a scratch buffer, only while collecting. */
-static void collect_response(RnModel *m, const Unit *u, int n)
+ * into a scratch buffer, only while collecting: from the convolution's output
+ * (pre), or with the backend's fused op when it has one (in, not NULL), so
+ * the responses come from the same convolution as the outputs. */
+static void collect_response(RnModel *m, const Unit *u, int n, const float *in)
 {
     RnBackend *be = m->be;
     RnDims d = out_dims(u, n);
     size_t count = (size_t)d.n * (size_t)d.c * (size_t)d.h * (size_t)d.w;
-    be->bn_fwd_eval(be, d, u->pre, u->gamma, u->beta, NULL, 0, u->running_mean, u->running_var, RN_BN_EPS,
-                    m->response_tmp);
+    if (in) {
+        RnConvDims cd = u->dims;
+        cd.n = n;
+        be->conv_bn_eval_fwd(be, &cd, in, u->w, u->gamma, u->beta, NULL, 0, u->running_mean, u->running_var,
+                             RN_BN_EPS, m->response_tmp);
+    } else {
+        be->bn_fwd_eval(be, d, u->pre, u->gamma, u->beta, NULL, 0, u->running_mean, u->running_var, RN_BN_EPS,
+                        m->response_tmp);
+    }
     double sum, sumsq;
     be->moments(be, m->response_tmp, count, &sum, &sumsq);
     m->response_sum[u->response] += sum;
@@ -405,8 +414,9 @@ static void unit_forward(RnModel *m, Unit *u, int n, const float *in, const floa
     RnConvDims cd = u->dims;
     cd.n = n;
     RnDims d = out_dims(u, n);
-    if (!train && be->conv_bn_eval_fwd && !(m->collecting && u->response >= 0) && in != u->out &&
-        residual != u->out) {
+    if (!train && be->conv_bn_eval_fwd && in != u->out && residual != u->out) {
+        if (m->collecting && u->response >= 0)
+            collect_response(m, u, n, in);
         /* one op: the backend may skip writing the convolution's own output */
         be->conv_bn_eval_fwd(be, &cd, in, u->w, u->gamma, u->beta, residual, relu, u->running_mean,
                              u->running_var, RN_BN_EPS, u->out);
@@ -419,7 +429,7 @@ static void unit_forward(RnModel *m, Unit *u, int n, const float *in, const floa
         m->counts[u->count]++;   /* num_batches_tracked, as PyTorch counts training forwards */
     } else {
         if (m->collecting && u->response >= 0)
-            collect_response(m, u, n);
+            collect_response(m, u, n, NULL);
         be->bn_fwd_eval(be, d, u->pre, u->gamma, u->beta, residual, relu, u->running_mean, u->running_var,
                         RN_BN_EPS, u->out);
     }

@@ -57,9 +57,10 @@ void rn_fast_gemm_nt(int M, int N, int K, const float *A, ptrdiff_t lda,
  * rn_fast_wino_ok says whether d is one it takes (even plane sizes whose
  * half-width is a multiple or a divisor of 16, >= 8 channels, and AVX-512);
  * ws must hold rn_fast_wino_ws_floats(d, threads) floats, for any of the
- * three passes. rn_fast_wino_tile: the output tile all three passes use, 4
+ * three passes. rn_fast_wino_tile: the largest output tile d allows, 4
  * (F(4x4,3x3)) where 4x4 tiles fill whole vectors (16x16, 32x32 planes), else
- * 2 (F(2x2,3x3)); 0 when not Winograd. */
+ * 2 (F(2x2,3x3)); 0 when not Winograd. The gradients and the eval-mode forward
+ * use it; the training forward runs F(2x2,3x3) (rn_fast_conv_fwd, fast_conv.c). */
 int rn_fast_wino_ok(const RnConvDims *d);
 int rn_fast_wino_tile(const RnConvDims *d);
 /* Batch norm in eval mode (+ residual) (+ ReLU) applied as a convolution's
@@ -78,9 +79,9 @@ static inline float rn_fast_bn_eval_scale(float gamma, float running_var, float 
     return gamma * (1.0f / sqrtf(running_var + eps));
 }
 size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads);
-/* bn: NULL for the plain convolution */
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, const RnFastBnEval *bn,
-                           float *y, float *ws);
+/* tile: 2, or 4 where rn_fast_wino_tile(d) is 4; bn: NULL for the plain convolution */
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
+                           const RnFastBnEval *bn, float *y, float *ws);
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
                                 float *ws);
 void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,

@@ -700,9 +700,12 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
 {
     const int m = rn_fast_wino_tile(d);
     Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, m, FWD_BLOCK);
+    Wino g2 = geometry(d->in_c, d->out_c, d->in_h, d->in_w, 2, FWD_BLOCK);   /* the forward may run F(2x2) */
     Wino t = geometry(d->out_c, d->in_c, d->in_h, d->in_w, m, FWD_BLOCK);   /* the data gradient's */
     Wino f = geometry(d->in_c, d->out_c, d->in_h, d->in_w, m, FILTER_BLOCK);
     size_t fwd = round16((size_t)g.xis * d->out_c * d->in_c) + thread_floats(&g) * (size_t)threads;
+    size_t fwd2 = round16((size_t)g2.xis * d->out_c * d->in_c) + thread_floats(&g2) * (size_t)threads;
+    fwd = fwd > fwd2 ? fwd : fwd2;
     size_t bwd = round16((size_t)t.xis * d->out_c * d->in_c) + thread_floats(&t) * (size_t)threads;
     int chunks = (d->n + CHUNK - 1) / CHUNK;
     size_t filt = round16((size_t)f.xis * d->out_c * d->in_c) * (size_t)(chunks + 1) + thread_floats(&f) * (size_t)threads;
@@ -746,10 +749,12 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
     }
 }
 
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, const RnFastBnEval *bn,
-                           float *y, float *ws)
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
+                           const RnFastBnEval *bn, float *y, float *ws)
 {
-    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FWD_BLOCK);
+    if (tile != 2 && tile != rn_fast_wino_tile(d))
+        rn_die("internal error: Winograd tile %d on a %dx%d plane", tile, d->in_h, d->in_w);
+    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, tile, FWD_BLOCK);
     float *U = ws;
     filter_transform(threads, g.m, w, d->out_c, d->in_c, 0, U);
     forward(threads, d->n, &g, U, x, bn, y, ws + round16((size_t)g.xis * d->out_c * d->in_c));
@@ -822,10 +827,10 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
     (void)threads;
     return 0;
 }
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w, const RnFastBnEval *bn,
-                           float *y, float *ws)
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
+                           const RnFastBnEval *bn, float *y, float *ws)
 {
-    (void)threads, (void)d, (void)x, (void)w, (void)bn, (void)y, (void)ws;
+    (void)threads, (void)d, (void)tile, (void)x, (void)w, (void)bn, (void)y, (void)ws;
     rn_die("internal error: the Winograd path needs AVX-512");
 }
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,

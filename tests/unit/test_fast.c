@@ -184,59 +184,82 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
     int bad_ref = 0;
     double worst_ref = 0;
     const int wino = rn_fast_wino_ok(&d);   /* Winograd bounds (above) instead of the direct ones */
-    const int m = rn_fast_wino_tile(&d), mp = m + 2, mm = m * m * mp * mp;   /* forward and data gradient tiles */
-    double f[4][3][6], *wco = NULL, *tco = NULL;   /* wino_weights of each filter, plain and turned */
+    /* tiles: m for the gradients and the eval forward, 2 for the training forward (fast_conv.c) */
+    const int m = rn_fast_wino_tile(&d), mp = m + 2, mm = m * m * mp * mp;
+    double f[4][3][6], *tco = NULL;   /* wino_weights of each turned filter (data gradient) */
     if (wino) {
         wino_coef(m, f);
-        wco = malloc((size_t)out_c * in_c * mm * sizeof(double));
         tco = malloc((size_t)out_c * in_c * mm * sizeof(double));
         for (int o = 0; o < out_c; o++)
-            for (int c = 0; c < in_c; c++) {
-                wino_weights(m, f, w + ((size_t)o * in_c + c) * 9, 0, wco + ((size_t)o * in_c + c) * mm);
+            for (int c = 0; c < in_c; c++)
                 wino_weights(m, f, w + ((size_t)o * in_c + c) * 9, 1, tco + ((size_t)o * in_c + c) * mm);
-            }
     }
-    const double Lw_in = m == 4 ? in_c + 12 : in_c + 10, Lw_out = m == 4 ? out_c + 12 : out_c + 10;
+    const double Lw_out = m == 4 ? out_c + 12 : out_c + 10;
 
     /* images checked: first, middle, last (each image is computed independently) */
     int imgs[3] = {0, n / 2, n - 1};
-    double worst_fwd = 0, worst_bd = 0, worst_bf = 0;   /* max error / tolerance */
-    int bad_fwd = 0, bad_bd = 0, bad_bf = 0;
+    double worst_bd = 0, worst_bf = 0;   /* max error / tolerance */
+    int bad_bd = 0, bad_bf = 0;
     double L = in_c * k2;
-    for (int t = 0; t < 3; t++) {
-        int i = imgs[t];
-        for (int o = 0; o < out_c; o++)
-            for (int oh = 0; oh < d.out_h; oh++)
-                for (int ow = 0; ow < d.out_w; ow++) {
-                    double s = 0, sa = 0, sw = 0;
-                    for (int c = 0; c < in_c; c++) {
-                        for (int kh = 0; kh < k; kh++)
-                            for (int kx = 0; kx < k; kx++) {
-                                double t2 = w[((size_t)o * in_c + c) * k2 + kh * k + kx] *
-                                            xat(&d, x, i, c, oh * stride - d.pad + kh, ow * stride - d.pad + kx);
-                                s += t2;
-                                sa += fabs(t2);
+    /* the forward: rn_fast_conv_fwd, and on F(4x4) planes the eval forward's tiles too */
+    for (int variant = 0; variant < (m == 4 ? 2 : 1); variant++) {
+        const int mf = !wino ? 0 : variant ? 4 : 2, fp = mf + 2, fmm = mf * mf * fp * fp;
+        float *yv = y;
+        if (variant) {
+            yv = malloc(out_size(&d) * sizeof(float));
+            rn_fast_conv_wino_fwd(1, &d, 4, x, w, NULL, yv, rn_fast_workspace(rn_fast_wino_ws_floats(&d, 1)));
+        }
+        double ff[4][3][6], *wco = NULL;   /* wino_weights of each filter */
+        if (wino) {
+            wino_coef(mf, ff);
+            wco = malloc((size_t)out_c * in_c * fmm * sizeof(double));
+            for (int o = 0; o < out_c; o++)
+                for (int c = 0; c < in_c; c++)
+                    wino_weights(mf, ff, w + ((size_t)o * in_c + c) * 9, 0, wco + ((size_t)o * in_c + c) * fmm);
+        }
+        const double Lw_in = mf == 4 ? in_c + 12 : in_c + 10;
+        double worst_fwd = 0;
+        int bad_fwd = 0;
+        for (int t = 0; t < 3; t++) {
+            int i = imgs[t];
+            for (int o = 0; o < out_c; o++)
+                for (int oh = 0; oh < d.out_h; oh++)
+                    for (int ow = 0; ow < d.out_w; ow++) {
+                        double s = 0, sa = 0, sw = 0;
+                        for (int c = 0; c < in_c; c++) {
+                            for (int kh = 0; kh < k; kh++)
+                                for (int kx = 0; kx < k; kx++) {
+                                    double t2 = w[((size_t)o * in_c + c) * k2 + kh * k + kx] *
+                                                xat(&d, x, i, c, oh * stride - d.pad + kh, ow * stride - d.pad + kx);
+                                    s += t2;
+                                    sa += fabs(t2);
+                                }
+                            if (wino) {   /* S_w over the patch of the tile holding (oh, ow) */
+                                const double *kc = wco + ((size_t)o * in_c + c) * fmm +
+                                                   (size_t)((oh % mf) * mf + ow % mf) * fp * fp;
+                                for (int p = 0; p < fp; p++)
+                                    for (int q = 0; q < fp; q++)
+                                        sw += kc[p * fp + q] *
+                                              fabs(xat(&d, x, i, c, oh / mf * mf - 1 + p, ow / mf * mf - 1 + q));
                             }
-                        if (wino) {   /* S_w over the patch of the tile holding (oh, ow) */
-                            const double *kc = wco + ((size_t)o * in_c + c) * mm + (size_t)((oh % m) * m + ow % m) * mp * mp;
-                            for (int p = 0; p < mp; p++)
-                                for (int q = 0; q < mp; q++)
-                                    sw += kc[p * mp + q] * fabs(xat(&d, x, i, c, oh / m * m - 1 + p, ow / m * m - 1 + q));
                         }
+                        size_t at = (((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow;
+                        double got = yv[at];
+                        double bound = wino ? (Lw_in + 2) * U * sw : (L + 2) * U * sa;
+                        vs(got, yr[at], bound + (L + 2) * U * sa, &bad_ref, &worst_ref);
+                        double r = fabs(got - s) / (bound + 1e-30);
+                        if (!(r <= 1))
+                            bad_fwd++;
+                        if (r > worst_fwd)
+                            worst_fwd = r;
                     }
-                    size_t at = (((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow;
-                    double got = y[at];
-                    double bound = wino ? (Lw_in + 2) * U * sw : (L + 2) * U * sa;
-                    vs(got, yr[at], bound + (L + 2) * U * sa, &bad_ref, &worst_ref);
-                    double r = fabs(got - s) / (bound + 1e-30);
-                    if (!(r <= 1))
-                        bad_fwd++;
-                    if (r > worst_fwd)
-                        worst_fwd = r;
-                }
+        }
+        CHECK(!bad_fwd, "conv%s fwd%s n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag,
+              variant ? " (F(4x4,3x3), eval)" : "", n, in_c, out_c, hw, hw, k, stride, worst_fwd);
+        free(wco);
+        if (variant)
+            free(yv);
     }
-    CHECK(!bad_fwd, "conv%s fwd n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag, n, in_c, out_c, hw,
-          hw, k, stride, worst_fwd);
 
     /* backward data: dx[c][ih][iw] = sum over (o, kh, kw) with ih = oh*s - p + kh, iw likewise */
     L = out_c * k2 + k2;
@@ -290,7 +313,6 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
     free(ex);
     free(exa);
     free(exw);
-    free(wco);
     free(tco);
     CHECK(!bad_bd, "conv%s bwd data n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag, n, in_c, out_c, hw,
           hw, k, stride, worst_bd);
@@ -558,9 +580,10 @@ static void check_bn(int n, int c, int hw, int with_res, int relu)
 
 /* ------------------------------------------------------- conv + eval batch norm */
 
-/* The fused eval op (rn_fast_conv_bn_eval_fwd) gives the bits of conv_fwd then
- * bn_fwd_eval: same formula, same order, whether the batch norm rides on the
- * Winograd output transform or runs as a second pass. */
+/* The fused eval op (rn_fast_conv_bn_eval_fwd) gives the bits of its
+ * convolution (on Winograd planes the eval tiles, rn_fast_wino_tile's; else
+ * conv_fwd) then bn_fwd_eval: same formula, same order, whether the batch norm
+ * rides on the Winograd output transform or runs as a second pass. */
 static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int stride, int with_res, int relu)
 {
     RnConvDims d = conv_dims(n, in_c, hw, out_c, k, stride);
@@ -571,7 +594,11 @@ static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int st
     float *mean = rand_buf((size_t)out_c, 0.5f, 0), *var = rand_buf((size_t)out_c, 0.4f, 1);
     float *pre = malloc(out_size(&d) * sizeof(float)), *want = malloc(out_size(&d) * sizeof(float));
     float *got = rand_buf(out_size(&d), 1, 0);
-    rn_fast_conv_fwd(NULL, &d, x, w, pre);
+    if (rn_fast_wino_ok(&d))
+        rn_fast_conv_wino_fwd(2, &d, rn_fast_wino_tile(&d), x, w, NULL, pre,
+                              rn_fast_workspace(rn_fast_wino_ws_floats(&d, 2)));
+    else
+        rn_fast_conv_fwd(NULL, &d, x, w, pre);
     rn_fast_bn_fwd_eval(NULL, od, pre, gamma, beta, res, relu, mean, var, 1e-5f, want);
     rn_fast_conv_bn_eval_fwd(NULL, &d, x, w, gamma, beta, res, relu, mean, var, 1e-5f, got);
     size_t differ = 0;
