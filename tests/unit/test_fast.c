@@ -26,7 +26,9 @@
  * bug, not noise.
  *
  * Winograd (fast_wino.c: 3x3 stride-1 layers with >= 8 channels; F(4x4,3x3)
- * forward and data gradient on 16x16 and 32x32 planes, F(2x2,3x3) otherwise)
+ * for the gradients and the eval forward on 16x16 and 32x32 planes, checked
+ * here as "fwd (F(4x4,3x3), eval)"; F(2x2,3x3) for the training forward and
+ * on other planes)
  * computes other intermediate sums, so its bound has its own L and S. Written
  * out in products w*x, output (a,b) of an m x m tile is the sum over
  * (r,s,p,q) of w[r][s] x[p][q] times sum_{i,j} A^T[a][i] G[i][r] B^T[i][p]
