@@ -184,6 +184,15 @@ typedef struct {
     __m512 mean, scale, beta;
 } Epilogue;
 
+/* Output channel k's epilogue: bn's, or none when bn is NULL */
+static inline Epilogue epilogue(const RnFastBnEval *bn, int k)
+{
+    if (!bn)
+        return (Epilogue){0, 0, _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    return (Epilogue){1, bn->relu, _mm512_set1_ps(bn->mean[k]), _mm512_set1_ps(bn->scale[k]),
+                      _mm512_set1_ps(bn->beta[k])};
+}
+
 /* v, the outputs at dst (lanes m), through the epilogue; res points at the
  * residual of the same outputs (or is NULL). The operations and their order
  * are plane_out's in fast_bn.c: ((v - mean) * scale + beta) + res. */
@@ -333,7 +342,7 @@ static void input_transform2(const Wino *g, int C, const float *P, int vb, int v
  * (columns at M as in input_transform), through bn when not NULL (res: this
  * image's residual, or NULL): F(2x2,3x3) */
 static void output_transform2(const Wino *g, int K, const float *M, int vb, int ve, const RnFastBnEval *bn,
-                             const float *res, float *y)
+                              const float *res, float *y)
 {
     const size_t stride = xi_stride(g, K);
     for (int v = vb; v < ve; v++) {
@@ -341,10 +350,7 @@ static void output_transform2(const Wino *g, int K, const float *M, int vb, int 
         int ns = segments(g, v, seg);
         for (int k = 0; k < K; k++) {
             const float *in = M + (size_t)k * g->gt + 16 * (v - vb);
-            Epilogue e = {0, 0, _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            if (bn)
-                e = (Epilogue){1, bn->relu, _mm512_set1_ps(bn->mean[k]), _mm512_set1_ps(bn->scale[k]),
-                               _mm512_set1_ps(bn->beta[k])};
+            const Epilogue e = epilogue(bn, k);
             __m512 m[4][4];
 #pragma GCC unroll 16
             for (int xi = 0; xi < 16; xi++)
@@ -474,10 +480,7 @@ static void output_transform4(const Wino *g, int K, const float *M, int vb, int 
         int ns = segments(g, v, seg);
         for (int k = 0; k < K; k++) {
             const float *in = M + (size_t)k * g->gt + 16 * (v - vb);
-            Epilogue e = {0, 0, _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            if (bn)
-                e = (Epilogue){1, bn->relu, _mm512_set1_ps(bn->mean[k]), _mm512_set1_ps(bn->scale[k]),
-                               _mm512_set1_ps(bn->beta[k])};
+            const Epilogue e = epilogue(bn, k);
             __m512 r[6][4];   /* m A, row by row */
 #pragma GCC unroll 6
             for (int i = 0; i < 6; i++) {

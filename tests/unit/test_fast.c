@@ -165,6 +165,19 @@ static void wino_weights(int m, double f[4][3][6], const float *w3, int turned, 
  * of 1e-3. positive = 1: x, dy in [0, 1), w in [0, 0.2): no cancellation but
  * the transforms' own, so the bounds sit close to the results and a wrong
  * transform coefficient shows. */
+/* wino_weights of every filter of w ([out_c][in_c][3][3]) for F(m x m, 3x3),
+ * plain or turned around; m*m*(m+2)^2 doubles per filter (free it) */
+static double *filter_coefs(int m, const float *w, int out_c, int in_c, int turned)
+{
+    double f[4][3][6];
+    const int mm = m * m * (m + 2) * (m + 2);
+    wino_coef(m, f);
+    double *co = malloc((size_t)out_c * in_c * mm * sizeof(double));
+    for (size_t e = 0; e < (size_t)out_c * in_c; e++)
+        wino_weights(m, f, w + e * 9, turned, co + e * mm);
+    return co;
+}
+
 static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int stride, int positive)
 {
     RnConvDims d = conv_dims(n, in_c, hw, out_c, k, stride);
@@ -188,14 +201,10 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
     const int wino = rn_fast_wino_ok(&d);   /* Winograd bounds (above) instead of the direct ones */
     /* tiles: m for the gradients and the eval forward, 2 for the training forward (fast_conv.c) */
     const int m = rn_fast_wino_tile(&d), mp = m + 2, mm = m * m * mp * mp;
-    double f[4][3][6], *tco = NULL;   /* wino_weights of each turned filter (data gradient) */
-    if (wino) {
+    double f[4][3][6];   /* the filter gradient's coefficients */
+    if (wino)
         wino_coef(m, f);
-        tco = malloc((size_t)out_c * in_c * mm * sizeof(double));
-        for (int o = 0; o < out_c; o++)
-            for (int c = 0; c < in_c; c++)
-                wino_weights(m, f, w + ((size_t)o * in_c + c) * 9, 1, tco + ((size_t)o * in_c + c) * mm);
-    }
+    double *tco = wino ? filter_coefs(m, w, out_c, in_c, 1) : NULL;   /* the data gradient's, turned filters */
     const double Lw_out = m == 4 ? out_c + 12 : out_c + 10;
 
     /* images checked: first, middle, last (each image is computed independently) */
@@ -211,14 +220,7 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
             yv = malloc(out_size(&d) * sizeof(float));
             rn_fast_conv_wino_fwd(1, &d, 4, x, w, NULL, yv, rn_fast_workspace(rn_fast_wino_ws_floats(&d, 1)));
         }
-        double ff[4][3][6], *wco = NULL;   /* wino_weights of each filter */
-        if (wino) {
-            wino_coef(mf, ff);
-            wco = malloc((size_t)out_c * in_c * fmm * sizeof(double));
-            for (int o = 0; o < out_c; o++)
-                for (int c = 0; c < in_c; c++)
-                    wino_weights(mf, ff, w + ((size_t)o * in_c + c) * 9, 0, wco + ((size_t)o * in_c + c) * fmm);
-        }
+        double *wco = wino ? filter_coefs(mf, w, out_c, in_c, 0) : NULL;
         const double Lw_in = mf == 4 ? in_c + 12 : in_c + 10;
         double worst_fwd = 0;
         int bad_fwd = 0;
