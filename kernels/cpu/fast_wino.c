@@ -638,6 +638,8 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, 
                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                 {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
 
+enum { TBLOCK = 16 };   /* filters transformed side by side, so the loops below vectorise */
+
 static void filter_transform(int threads, int m, const float *w, int nout, int nin, int turned, float *U)
 {
     const int a = m + 2;
@@ -645,17 +647,22 @@ static void filter_transform(int threads, int m, const float *w, int nout, int n
     const size_t step = (size_t)nout * nin;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int o = 0; o < nout; o++)
-        for (int i = 0; i < nin; i++) {
-            double f[3][3], gf[6][3];
-            for (int r = 0; r < 9; r++)
-                f[r / 3][r % 3] = turned ? w[((size_t)i * nout + o) * 9 + 8 - r] : w[((size_t)o * nin + i) * 9 + r];
+        for (int i0 = 0; i0 < nin; i0 += TBLOCK) {
+            const int nb = nin - i0 < TBLOCK ? nin - i0 : TBLOCK;
+            double f[9][TBLOCK], gf[6][3][TBLOCK];   /* filter i0 + b in column b */
+            for (int b = 0; b < nb; b++)
+                for (int r = 0; r < 9; r++)
+                    f[r][b] = turned ? w[((size_t)(i0 + b) * nout + o) * 9 + 8 - r] : w[((size_t)o * nin + i0 + b) * 9 + r];
             for (int r = 0; r < a; r++)   /* G f */
-                for (int s = 0; s < 3; s++)
-                    gf[r][s] = G[r][0] * f[0][s] + G[r][1] * f[1][s] + G[r][2] * f[2][s];
-            float *u = U + (size_t)o * nin + i;
+                for (int q = 0; q < 3; q++)
+                    for (int b = 0; b < nb; b++)
+                        gf[r][q][b] = G[r][0] * f[q][b] + G[r][1] * f[3 + q][b] + G[r][2] * f[6 + q][b];
+            float *u = U + (size_t)o * nin + i0;
             for (int r = 0; r < a; r++)   /* (G f) G^T */
-                for (int s = 0; s < a; s++)
-                    u[(size_t)(a * r + s) * step] = (float)(gf[r][0] * G[s][0] + gf[r][1] * G[s][1] + gf[r][2] * G[s][2]);
+                for (int q = 0; q < a; q++)
+                    for (int b = 0; b < nb; b++)
+                        u[(size_t)(a * r + q) * step + b] =
+                            (float)(gf[r][0][b] * G[q][0] + gf[r][1][b] * G[q][1] + gf[r][2][b] * G[q][2]);
         }
 }
 
@@ -667,24 +674,29 @@ static void filter_grad_untransform(int threads, int m, const float *dU, int K, 
     const size_t step = (size_t)K * C;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++) {
-            const float *u = dU + (size_t)k * C + c;
-            double t[3][6];
+        for (int c0 = 0; c0 < C; c0 += TBLOCK) {
+            const int nb = C - c0 < TBLOCK ? C - c0 : TBLOCK;
+            const float *u = dU + (size_t)k * C + c0;
+            double t[3][6][TBLOCK], out[9][TBLOCK];   /* channel c0 + b in column b */
             for (int r = 0; r < 3; r++)   /* G^T dU */
                 for (int j = 0; j < a; j++) {
-                    double sum = 0;
+                    for (int b = 0; b < nb; b++)
+                        t[r][j][b] = 0;
                     for (int i = 0; i < a; i++)
-                        sum += G[i][r] * u[(size_t)(a * i + j) * step];
-                    t[r][j] = sum;
+                        for (int b = 0; b < nb; b++)
+                            t[r][j][b] += G[i][r] * u[(size_t)(a * i + j) * step + b];
                 }
-            float *out = dw + ((size_t)k * C + c) * 9;
             for (int r = 0; r < 3; r++)   /* (G^T dU) G */
                 for (int q = 0; q < 3; q++) {
-                    double sum = 0;
+                    for (int b = 0; b < nb; b++)
+                        out[3 * r + q][b] = 0;
                     for (int j = 0; j < a; j++)
-                        sum += t[r][j] * G[j][q];
-                    out[3 * r + q] = (float)sum;
+                        for (int b = 0; b < nb; b++)
+                            out[3 * r + q][b] += t[r][j][b] * G[j][q];
                 }
+            for (int b = 0; b < nb; b++)
+                for (int e = 0; e < 9; e++)
+                    dw[((size_t)k * C + c0 + b) * 9 + e] = (float)out[e][b];
         }
 }
 
