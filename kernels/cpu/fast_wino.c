@@ -592,6 +592,46 @@ static inline void load_quads(const Segment *s, const float *src, __m512 e[4])
     }
 }
 
+/* load_quads for a whole vector in the two layouts of the nets' planes, with
+ * whole-vector shuffles instead of 16 masked permutes (same values): two
+ * segments of 8 tiles (32x32 planes) or four of 4 (16x16). Returns 0 for
+ * any other layout. src[s] is segment s's row. */
+static inline int load_quads_vector(int ns, const Segment *seg, const float *const src[4], __m512 e[4])
+{
+    const __m512i p = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    if (ns == 2 && seg[0].n == 8 && seg[1].n == 8) {
+        /* lane l < 8: element 4l (column 0 or 2); l >= 8: 4(l - 8) + 1 (column 1 or 3) */
+        const __m512i i01 = _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(p, _mm512_set1_epi32(7)), 2),
+                                             _mm512_srli_epi32(p, 3));
+        const __m512i i23 = _mm512_add_epi32(i01, _mm512_set1_epi32(2));
+        __m512 a0 = _mm512_loadu_ps(src[0]), a1 = _mm512_loadu_ps(src[0] + 16);
+        __m512 b0 = _mm512_loadu_ps(src[1]), b1 = _mm512_loadu_ps(src[1] + 16);
+        __m512 pa01 = _mm512_permutex2var_ps(a0, i01, a1), pb01 = _mm512_permutex2var_ps(b0, i01, b1);
+        __m512 pa23 = _mm512_permutex2var_ps(a0, i23, a1), pb23 = _mm512_permutex2var_ps(b0, i23, b1);
+        e[0] = _mm512_shuffle_f32x4(pa01, pb01, 0x44);
+        e[1] = _mm512_shuffle_f32x4(pa01, pb01, 0xEE);
+        e[2] = _mm512_shuffle_f32x4(pa23, pb23, 0x44);
+        e[3] = _mm512_shuffle_f32x4(pa23, pb23, 0xEE);
+        return 1;
+    }
+    if (ns == 4 && seg[0].n == 4 && seg[1].n == 4 && seg[2].n == 4 && seg[3].n == 4) {
+        /* each row to [column 0 of its 4 tiles | column 1 | column 2 | column 3], then a 4x4 transpose of 128-bit lanes */
+        const __m512i byc = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        __m512 r0 = _mm512_permutexvar_ps(byc, _mm512_loadu_ps(src[0]));
+        __m512 r1 = _mm512_permutexvar_ps(byc, _mm512_loadu_ps(src[1]));
+        __m512 r2 = _mm512_permutexvar_ps(byc, _mm512_loadu_ps(src[2]));
+        __m512 r3 = _mm512_permutexvar_ps(byc, _mm512_loadu_ps(src[3]));
+        __m512 t0 = _mm512_shuffle_f32x4(r0, r1, 0x44), t1 = _mm512_shuffle_f32x4(r0, r1, 0xEE);
+        __m512 t2 = _mm512_shuffle_f32x4(r2, r3, 0x44), t3 = _mm512_shuffle_f32x4(r2, r3, 0xEE);
+        e[0] = _mm512_shuffle_f32x4(t0, t2, 0x88);
+        e[1] = _mm512_shuffle_f32x4(t0, t2, 0xDD);
+        e[2] = _mm512_shuffle_f32x4(t1, t3, 0x88);
+        e[3] = _mm512_shuffle_f32x4(t1, t3, 0xDD);
+        return 1;
+    }
+    return 0;
+}
+
 /* grad_transform2 for 4x4 tiles: dM = A dY A^T (6x6) */
 static void grad_transform4(const Wino *g, int K, const float *dy, int vb, int ve, float *dM)
 {
@@ -604,8 +644,12 @@ static void grad_transform4(const Wino *g, int K, const float *dy, int vb, int v
 #pragma GCC unroll 4
             for (int a = 0; a < 4; a++) {
                 __m512 e[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-                for (int s = 0; s < ns; s++)
-                    load_quads(&seg[s], dy + ((size_t)k * g->H + 4 * seg[s].ty + a) * g->W + 4 * seg[s].tx, e);
+                const float *src[4] = {NULL, NULL, NULL, NULL};
+                for (int s = 0; s < ns && s < 4; s++)
+                    src[s] = dy + ((size_t)k * g->H + 4 * seg[s].ty + a) * g->W + 4 * seg[s].tx;
+                if (!load_quads_vector(ns, seg, src, e))
+                    for (int s = 0; s < ns; s++)
+                        load_quads(&seg[s], dy + ((size_t)k * g->H + 4 * seg[s].ty + a) * g->W + 4 * seg[s].tx, e);
                 a6(e[0], e[1], e[2], e[3], r[a]);
             }
             float *out = dM + (size_t)k * g->gt + 16 * (v - vb);
