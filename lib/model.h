@@ -22,8 +22,9 @@ typedef struct RnModel RnModel;
 
 RnModel *rn_model_create(RnBackend *be, const RnNet *net, int max_batch);
 /* A model for evaluation only (forward in eval mode, loss without gradient,
- * responses): keeps no per-layer activations, gradients or momentum, so a
- * large evaluation batch needs little memory. Training calls on it die. */
+ * responses): keeps no per-layer activations, gradients or momentum, and
+ * takes a batch through the net be->eval_chunk images at a time, so a large
+ * evaluation batch needs little memory. Training calls on it die. */
 RnModel *rn_model_create_inference(RnBackend *be, const RnNet *net, int max_batch);
 void rn_model_free(RnModel *m);
 

@@ -149,7 +149,7 @@ static void forward_any(int threads, const RnConvDims *d, const float *x, const 
  * within the rounding of zero goes to either side. F(4x4)'s rounding (~6x a
  * direct convolution's) flipped such ReLUs in the golden test's 3 SGD steps
  * on Plain-8 (a BN output of 1.4e-7 there), moving gradients by 1e-5, over
- * its tolerance; with F(2x2) the ops agree with PyTorch to 0.3% of it. The
+ * its tolerance; with F(2x2) the ops agree with PyTorch to 0.24% of it. The
  * gradients (no such thresholds) and the eval forward use the larger tiles. */
 void rn_fast_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y)
 {
