@@ -35,7 +35,10 @@ static inline float plane_sqdev(const float *p, int n, float mean)
     return s;
 }
 
-/* y = act((x - mean) * scale + beta + residual) over one plane */
+/* y = act((x - mean) * scale + beta + residual) over one plane. The multiply-
+ * add is one explicit fmaf: whether a compiler fuses a written-out a * b + c
+ * depends on its flags (gcc does, clang keeps the vector intrinsics apart),
+ * and the fused eval op in fast_wino.c must give these bits exactly. */
 static inline void plane_out(const float *x, const float *res, int relu, float mean, float scale,
                              float beta, float *y, int n)
 {
@@ -43,24 +46,24 @@ static inline void plane_out(const float *x, const float *res, int relu, float m
         if (relu) {
 #pragma omp simd
             for (int i = 0; i < n; i++) {
-                float v = (x[i] - mean) * scale + beta + res[i];
+                float v = fmaf(x[i] - mean, scale, beta) + res[i];
                 y[i] = v <= 0 ? 0 : v;   /* NaN passes, as in the reference */
             }
         } else {
 #pragma omp simd
             for (int i = 0; i < n; i++)
-                y[i] = (x[i] - mean) * scale + beta + res[i];
+                y[i] = fmaf(x[i] - mean, scale, beta) + res[i];
         }
     } else if (relu) {
 #pragma omp simd
         for (int i = 0; i < n; i++) {
-            float v = (x[i] - mean) * scale + beta;
+            float v = fmaf(x[i] - mean, scale, beta);
             y[i] = v <= 0 ? 0 : v;   /* NaN passes, as in the reference */
         }
     } else {
 #pragma omp simd
         for (int i = 0; i < n; i++)
-            y[i] = (x[i] - mean) * scale + beta;
+            y[i] = fmaf(x[i] - mean, scale, beta);
     }
 }
 

@@ -195,12 +195,12 @@ static inline Epilogue epilogue(const RnFastBnEval *bn, int k)
 
 /* v, the outputs at dst (lanes m), through the epilogue; res points at the
  * residual of the same outputs (or is NULL). The operations and their order
- * are plane_out's in fast_bn.c: ((v - mean) * scale + beta) + res. */
+ * are plane_out's in fast_bn.c: fma(v - mean, scale, beta) + res. */
 static inline __m512 finish(const Epilogue *e, __m512 v, const float *res, __mmask16 m)
 {
     if (!e->on)
         return v;
-    v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(v, e->mean), e->scale), e->beta);
+    v = _mm512_fmadd_ps(_mm512_sub_ps(v, e->mean), e->scale, e->beta);
     if (res)
         v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
     if (e->relu)   /* v <= 0 -> 0; a NaN stays (the comparison is false) */
