@@ -389,8 +389,9 @@ static void output_transform2(const Wino *g, int K, const float *M, int vb, int 
  * 36 products per 16 outputs instead of 144 for a direct convolution and 64
  * for four F(2x2,3x3) tiles; the larger coefficients cost about 6x the
  * rounding error of F(2x2,3x3) (float32 simulation, 16 channels: 1.0e-6 vs
- * 1.8e-7 relative; tests/unit/test_fast.c bounds it). Each 1-D transform below is written so that every term passes
- * at most 2 roundings (B^T) or 3 (A^T). */
+ * 1.8e-7 relative; tests/unit/test_fast.c bounds it). Each 1-D transform
+ * below is written so that every term passes at most 2 roundings (B^T) or 3
+ * (A^T). */
 static inline void bt6(__m512 d0, __m512 d1, __m512 d2, __m512 d3, __m512 d4, __m512 d5, __m512 t[6])
 {
     const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
@@ -596,7 +597,7 @@ static inline void load_quads(const Segment *s, const float *src, __m512 e[4])
  * whole-vector shuffles instead of 16 masked permutes (same values): two
  * segments of 8 tiles (32x32 planes) or four of 4 (16x16). Returns 0 for
  * any other layout. src[s] is segment s's row. */
-static inline int load_quads_vector(int ns, const Segment *seg, const float *const src[4], __m512 e[4])
+static inline int load_quads_vector(int ns, const Segment *seg, const float *const src[], __m512 e[4])
 {
     const __m512i p = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     if (ns == 2 && seg[0].n == 8 && seg[1].n == 8) {
@@ -615,7 +616,8 @@ static inline int load_quads_vector(int ns, const Segment *seg, const float *con
         return 1;
     }
     if (ns == 4 && seg[0].n == 4 && seg[1].n == 4 && seg[2].n == 4 && seg[3].n == 4) {
-        /* each row to [column 0 of its 4 tiles | column 1 | column 2 | column 3], then a 4x4 transpose of 128-bit lanes */
+        /* each row to [column 0 of its 4 tiles | column 1 | column 2 | column 3],
+         * then a 4x4 transpose of 128-bit lanes */
         const __m512i byc = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
         __m512 r0 = _mm512_permutexvar_ps(byc, _mm512_loadu_ps(src[0]));
         __m512 r1 = _mm512_permutexvar_ps(byc, _mm512_loadu_ps(src[1]));
@@ -644,12 +646,12 @@ static void grad_transform4(const Wino *g, int K, const float *dy, int vb, int v
 #pragma GCC unroll 4
             for (int a = 0; a < 4; a++) {
                 __m512 e[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-                const float *src[4] = {NULL, NULL, NULL, NULL};
-                for (int s = 0; s < ns && s < 4; s++)
+                const float *src[16];   /* segment s's row a */
+                for (int s = 0; s < ns; s++)
                     src[s] = dy + ((size_t)k * g->H + 4 * seg[s].ty + a) * g->W + 4 * seg[s].tx;
                 if (!load_quads_vector(ns, seg, src, e))
                     for (int s = 0; s < ns; s++)
-                        load_quads(&seg[s], dy + ((size_t)k * g->H + 4 * seg[s].ty + a) * g->W + 4 * seg[s].tx, e);
+                        load_quads(&seg[s], src[s], e);
                 a6(e[0], e[1], e[2], e[3], r[a]);
             }
             float *out = dM + (size_t)k * g->gt + 16 * (v - vb);
@@ -696,7 +698,8 @@ static void filter_transform(int threads, int m, const float *w, int nout, int n
             double f[9][TBLOCK], gf[6][3][TBLOCK];   /* filter i0 + b in column b */
             for (int b = 0; b < nb; b++)
                 for (int r = 0; r < 9; r++)
-                    f[r][b] = turned ? w[((size_t)(i0 + b) * nout + o) * 9 + 8 - r] : w[((size_t)o * nin + i0 + b) * 9 + r];
+                    f[r][b] = turned ? w[((size_t)(i0 + b) * nout + o) * 9 + 8 - r]
+                                     : w[((size_t)o * nin + i0 + b) * 9 + r];
             for (int r = 0; r < a; r++)   /* G f */
                 for (int q = 0; q < 3; q++)
                     for (int b = 0; b < nb; b++)
@@ -749,6 +752,12 @@ static size_t round16(size_t n)
     return (n + 15) / 16 * 16;
 }
 
+/* Floats of the transformed filters U (or the filter gradient's dU): a*a matrices of K x C */
+static size_t u_floats(const Wino *g)
+{
+    return round16((size_t)g->xis * g->K * g->C);
+}
+
 /* Per-thread floats: split planes of one image, V and M (or dM) of a group. */
 static size_t thread_floats(const Wino *g)
 {
@@ -763,12 +772,12 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
     Wino g2 = geometry(d->in_c, d->out_c, d->in_h, d->in_w, 2, FWD_BLOCK);   /* the forward may run F(2x2) */
     Wino t = geometry(d->out_c, d->in_c, d->in_h, d->in_w, m, FWD_BLOCK);   /* the data gradient's */
     Wino f = geometry(d->in_c, d->out_c, d->in_h, d->in_w, m, FILTER_BLOCK);
-    size_t fwd = round16((size_t)g.xis * d->out_c * d->in_c) + thread_floats(&g) * (size_t)threads;
-    size_t fwd2 = round16((size_t)g2.xis * d->out_c * d->in_c) + thread_floats(&g2) * (size_t)threads;
+    size_t fwd = u_floats(&g) + thread_floats(&g) * (size_t)threads;
+    size_t fwd2 = u_floats(&g2) + thread_floats(&g2) * (size_t)threads;
     fwd = fwd > fwd2 ? fwd : fwd2;
-    size_t bwd = round16((size_t)t.xis * d->out_c * d->in_c) + thread_floats(&t) * (size_t)threads;
+    size_t bwd = u_floats(&t) + thread_floats(&t) * (size_t)threads;
     int chunks = (d->n + CHUNK - 1) / CHUNK;
-    size_t filt = round16((size_t)f.xis * d->out_c * d->in_c) * (size_t)(chunks + 1) + thread_floats(&f) * (size_t)threads;
+    size_t filt = u_floats(&f) * (size_t)(chunks + 1) + thread_floats(&f) * (size_t)threads;
     size_t most = fwd > bwd ? fwd : bwd;
     return most > filt ? most : filt;
 }
@@ -817,7 +826,7 @@ void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const flo
     Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, tile, FWD_BLOCK);
     float *U = ws;
     filter_transform(threads, g.m, w, d->out_c, d->in_c, 0, U);
-    forward(threads, d->n, &g, U, x, bn, y, ws + round16((size_t)g.xis * d->out_c * d->in_c));
+    forward(threads, d->n, &g, U, x, bn, y, ws + u_floats(&g));
 }
 
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
@@ -826,7 +835,7 @@ void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *d
     Wino g = geometry(d->out_c, d->in_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FWD_BLOCK);   /* K -> C channels */
     float *U = ws;
     filter_transform(threads, g.m, w, d->in_c, d->out_c, 1, U);
-    forward(threads, d->n, &g, U, dy, NULL, dx, ws + round16((size_t)g.xis * d->out_c * d->in_c));
+    forward(threads, d->n, &g, U, dy, NULL, dx, ws + u_floats(&g));
 }
 
 void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,
@@ -834,7 +843,7 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
 {
     Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FILTER_BLOCK);
     const size_t in_img = (size_t)g.C * g.H * g.W, out_img = (size_t)g.K * g.H * g.W;
-    const size_t usize = round16((size_t)g.xis * g.K * g.C), per_thread = thread_floats(&g);
+    const size_t usize = u_floats(&g), per_thread = thread_floats(&g);
     const int chunks = (d->n + CHUNK - 1) / CHUNK;
     float *dU = ws, *partial = ws + usize, *thread_ws = partial + usize * (size_t)chunks;
     if (chunks == 0) {

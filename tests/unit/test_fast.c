@@ -124,7 +124,8 @@ static void wino_coef(int m, double f[4][3][6])
     static const double AT2[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
     static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     static const double BT2[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-    static const double AT4[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+    static const double AT4[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0},
+                                     {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
     static const double G4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                     {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
@@ -346,7 +347,8 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
                     double gmax = 0, patch = 0;
                     for (int a = 0; a < m; a++)
                         for (int b = 0; b < m; b++)
-                            gmax = fmax(gmax, fabs(dy[(((size_t)i * out_c + o) * d.out_h + m * ty + a) * d.out_w + m * tx + b]));
+                            gmax = fmax(gmax, fabs(dy[(((size_t)i * out_c + o) * d.out_h + m * ty + a) * d.out_w +
+                                                      m * tx + b]));
                     for (int p = 0; p < mp; p++)
                         for (int q = 0; q < mp; q++)
                             patch += fs[kh][p] * fs[kw][q] * fabs(xat(&d, x, i, c, m * ty - 1 + p, m * tx - 1 + q));
