@@ -15,6 +15,44 @@ static inline __mmask16 lane_mask(int n, int j)
 
 enum { DOT_TILE_MR = 4, DOT_TILE_NR = 6 };
 
+/* Left to itself, gcc folds a loaded vector into each FMA that uses it as a
+ * memory operand, so a value used by several FMAs is loaded again for each:
+ * the 4 x 4 tile's loop then waits on loads, not on FMAs (20 loads per 16
+ * FMAs). An empty asm that "changes" the vector makes it one load into a
+ * register. */
+static inline __attribute__((always_inline)) void keep_in_register(__m512 *v)
+{
+    __asm__("" : "+v"(*v));
+}
+
+/* The lane sums of 16 vectors a[0..15] as one vector: lane l = sum of a[l]'s
+ * lanes. Each sum pairs the lanes as _mm512_reduce_add_ps does in gcc (lane j
+ * plus lane j + 8, then + 4, + 2, + 1), but the 16 reductions share their
+ * shuffles: 45 shuffles and adds instead of 16 x 8. Level by level, the
+ * halves of two vectors are shuffled side by side and added, so each vector
+ * carries the partial sums of twice as many inputs. */
+static inline __m512 sum_lanes16(const __m512 a[16])
+{
+    __m512 h[8], q[4], e[2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)   /* lanes 0-7: a[2i]'s j + j+8; lanes 8-15: a[2i+1]'s */
+        h[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)   /* 128-bit lane k: a[4i + k]'s partials + 4 */
+        q[i] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * i], h[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(h[2 * i], h[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++)   /* lanes 4k, 4k+1: a[8i + k]'s partials + 2; 4k+2, 4k+3: a[8i + 4 + k]'s */
+        e[i] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * i], q[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(q[2 * i], q[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* lane 4k: a[k]'s sum, 4k + 1: a[4 + k]'s, 4k + 2: a[8 + k]'s, 4k + 3: a[12 + k]'s */
+    __m512 s = _mm512_add_ps(_mm512_shuffle_ps(e[0], e[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_ps(e[0], e[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(order, s);
+}
+
 /* An mr x nr tile of dot products over k < K:
  *   C[i*ldc + j] (+)= sum_k A[i*lda + k] * b[j][k]
  * Rows of A are contiguous; each column's operand b[j] is its own row pointer,
@@ -32,7 +70,27 @@ dot_tile(const int mr, const int nr, int K, const float *A, ptrdiff_t lda, const
 #pragma GCC unroll 6
         for (int j = 0; j < nr; j++)
             acc[i][j] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k += 16) {
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {   /* whole vectors: plain loads (masked ones cost more) */
+        __m512 av[DOT_TILE_MR], bv[DOT_TILE_NR];
+#pragma GCC unroll 4
+        for (int i = 0; i < mr; i++) {
+            av[i] = _mm512_loadu_ps(A + i * lda + k);
+            keep_in_register(&av[i]);
+        }
+#pragma GCC unroll 6
+        for (int j = 0; j < nr; j++) {
+            bv[j] = _mm512_loadu_ps(b[j] + k);
+            if (mr * nr + mr + nr <= 32)   /* else the accumulators would spill: let gcc fold these */
+                keep_in_register(&bv[j]);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < mr; i++)
+#pragma GCC unroll 6
+            for (int j = 0; j < nr; j++)
+                acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
+    }
+    if (k < K) {   /* the last K % 16: masked, zeros beyond K */
         __mmask16 m = lane_mask(K, k);
         __m512 av[DOT_TILE_MR], bv[DOT_TILE_NR];
 #pragma GCC unroll 4
@@ -47,10 +105,26 @@ dot_tile(const int mr, const int nr, int K, const float *A, ptrdiff_t lda, const
             for (int j = 0; j < nr; j++)
                 acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
     }
+    int j0 = 0;
+    if (mr == 4 && nr >= 4) {   /* the first 4 columns of 4 rows: one shared reduction */
+        __m512 a16[16];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++)
+                a16[4 * i + j] = acc[i][j];
+        __m512 s = sum_lanes16(a16);
+        __m128 r[4] = {_mm512_extractf32x4_ps(s, 0), _mm512_extractf32x4_ps(s, 1),   /* row i, columns 0..3 */
+                       _mm512_extractf32x4_ps(s, 2), _mm512_extractf32x4_ps(s, 3)};
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            _mm_storeu_ps(C + i * ldc, accumulate ? _mm_add_ps(_mm_loadu_ps(C + i * ldc), r[i]) : r[i]);
+        j0 = 4;
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 6
-        for (int j = 0; j < nr; j++) {
+        for (int j = j0; j < nr; j++) {
             float s = _mm512_reduce_add_ps(acc[i][j]);
             C[i * ldc + j] = accumulate ? C[i * ldc + j] + s : s;
         }

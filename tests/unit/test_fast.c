@@ -616,6 +616,37 @@ static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int st
     free(x); free(w); free(res); free(gamma); free(beta); free(mean); free(var); free(pre); free(want); free(got);
 }
 
+#if defined(__AVX512F__)
+#include "cpu/fast_tile.h"
+
+/* sum_lanes16 (fast_tile.h) must give each vector's lane sum in the order it
+ * documents (lanes j + j+8, then + 4, + 2, + 1), bit for bit, and put it in
+ * the right lane; data of mixed signs and magnitudes so another order shows. */
+static void check_sum_lanes16(void)
+{
+    float in[16][16], out[16];
+    __m512 a[16];
+    for (int v = 0; v < 16; v++) {
+        for (int l = 0; l < 16; l++)
+            in[v][l] = urand() * (float)(1 << (l % 12)) + (l == v ? 3e7f : 0);
+        a[v] = _mm512_loadu_ps(in[v]);
+    }
+    _mm512_storeu_ps(out, sum_lanes16(a));
+    int bad = 0;
+    for (int v = 0; v < 16; v++) {
+        float t[16];
+        memcpy(t, in[v], sizeof t);
+        for (int half = 8; half >= 1; half /= 2)
+            for (int j = 0; j < half; j++)
+                t[j] = t[j] + t[j + half];
+        bad += memcmp(&t[0], &out[v], sizeof(float)) != 0;
+    }
+    CHECK(bad == 0, "sum_lanes16: 16 lane sums in the documented order, bit for bit (%d wrong)", bad);
+}
+#else
+static void check_sum_lanes16(void) {}
+#endif
+
 int main(void)
 {
     ref = rn_cpu_backend_create(&(RnBackendOptions){.device = "cpu", .threads = 2, .reference = 1});
@@ -628,6 +659,7 @@ int main(void)
         rn_fast_bn_fwd_eval(NULL, d1, xs, &g, &b, NULL, 1, &m, &v, 1e-5f, ys);
         CHECK(isnan(ys[3]) && ys[0] == 0 && ys[15] > 6, "bn eval + ReLU keeps a NaN, zeroes negatives");
     }
+    check_sum_lanes16();
     /* every convolution of the nets at batch 128: stem, the three stages, the
      * two stride-2 transitions, and option B's 1x1 stride-2 projections */
     check_conv(128, 3, 32, 16, 3, 1);
