@@ -44,7 +44,10 @@ nn_block(const int mr, const int nv, __mmask16 last, int kc, const float *A, ptr
         __m512 bv[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++)
+        {
             bv[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+            keep_in_register(&bv[v]);   /* one load per vector, not one per FMA */
+        }
         const float *a = A + k * a_cs;
 #pragma GCC unroll 4
         for (int i = 0; i < mr; i++) {
