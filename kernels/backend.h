@@ -97,12 +97,15 @@ struct RnBackend {
     void (*conv_bn_eval_fwd)(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
                              const float *gamma, const float *beta, const float *residual, int relu,
                              const float *running_mean, const float *running_var, float eps, float *y);
-    /* Backward of bn_fwd_train. y is its output (gives the ReLU mask). Writes dx,
-     * dgamma, dbeta, and, when dresidual != NULL, the gradient reaching the
-     * residual input (dy masked by the ReLU). */
+    /* Backward of bn_fwd_train. y is its output (gives the ReLU mask); gamma
+     * and beta are the forward's. Writes dx, dgamma, dbeta and, when the
+     * forward had a residual, the gradient reaching it (dy masked by the ReLU)
+     * into dresidual, which is NULL exactly when the forward had none (then a
+     * backend may recompute the mask from x, gamma, beta and the saved
+     * statistics instead of reading y: the same bits). */
     void (*bn_bwd)(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
-                   const float *gamma, const float *save_mean, const float *save_invstd, int relu,
-                   float *dx, float *dgamma, float *dbeta, float *dresidual);
+                   const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
+                   int relu, float *dx, float *dgamma, float *dbeta, float *dresidual);
 
     /* option-A shortcut: y = zero-pad channels (out_c - in.c)/2 on each side of x[:, :, ::2, ::2] */
     void (*shortcut_pad_fwd)(RnBackend *be, RnDims in, int out_c, const float *x, float *y);

@@ -510,8 +510,8 @@ static void unit_backward(RnModel *m, Unit *u, int n, const float *in, const flo
                           float *dresidual, float *dx)
 {
     RnBackend *be = m->be;
-    be->bn_bwd(be, out_dims(u, n), u->pre, u->out, dy, u->gamma, u->save_mean, u->save_invstd, relu, m->g_pre,
-               u->dgamma, u->dbeta, dresidual);
+    be->bn_bwd(be, out_dims(u, n), u->pre, u->out, dy, u->gamma, u->beta, u->save_mean, u->save_invstd, relu,
+               m->g_pre, u->dgamma, u->dbeta, dresidual);
     RnConvDims cd = u->dims;
     cd.n = n;
     be->conv_bwd_filter(be, &cd, in, m->g_pre, u->dw);

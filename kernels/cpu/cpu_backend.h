@@ -46,8 +46,8 @@ void cpu_ref_bn_fwd_eval(RnBackend *be, RnDims d, const float *x, const float *g
                          const float *residual, int relu, const float *running_mean,
                          const float *running_var, float eps, float *y);
 void cpu_ref_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
-                    const float *gamma, const float *save_mean, const float *save_invstd, int relu,
-                    float *dx, float *dgamma, float *dbeta, float *dresidual);
+                    const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
+                    int relu, float *dx, float *dgamma, float *dbeta, float *dresidual);
 
 /* ref_shortcut.c (option-A shortcut and the plain residual add) */
 void cpu_ref_shortcut_pad_fwd(RnBackend *be, RnDims in, int out_c, const float *x, float *y);

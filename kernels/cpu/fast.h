@@ -130,7 +130,7 @@ void rn_fast_bn_fwd_eval(RnBackend *be, RnDims d, const float *x, const float *g
                          const float *residual, int relu, const float *running_mean,
                          const float *running_var, float eps, float *y);
 void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
-                    const float *gamma, const float *save_mean, const float *save_invstd, int relu,
-                    float *dx, float *dgamma, float *dbeta, float *dresidual);
+                    const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
+                    int relu, float *dx, float *dgamma, float *dbeta, float *dresidual);
 
 #endif

@@ -9,7 +9,8 @@
  * channel's N*H*W values are at most 512 KiB, so pass 2 reads them from cache),
  * pass 3 y = act((x - mean) * gamma * invstd + beta + residual).
  * Backward, per channel: g = dy masked by the ReLU (y > 0); pass 1 the sums of
- * g and g * (x - mean), pass 2 dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)). */
+ * g and g * (x - mean), pass 2 dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))
+ * (which streams each pass reads: at rn_fast_bn_bwd). */
 #include "fast.h"
 
 #include "cpu_backend.h"
@@ -114,42 +115,55 @@ void rn_fast_bn_fwd_eval(RnBackend *be, RnDims d, const float *x, const float *g
     }
 }
 
+/* Backward. Where pass 1 writes the residual's gradient (g itself), pass 2
+ * reads g back from there: two streams (x, g) instead of three (x, y, dy).
+ * Without a residual, the ReLU mask comes from x instead of y: y > 0 exactly
+ * when plane_out's fmaf(x - mean, scale, beta) > 0 (scale = gamma * invstd,
+ * the forward's float product), so the bits are the same and y is never
+ * read: two streams (x, dy) in each pass instead of three. */
+static inline float relu_grad_from_x(float x, float g, float mean, float scale, float beta)
+{
+    return fmaf(x - mean, scale, beta) > 0 ? g : 0;
+}
+
 void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
-                    const float *gamma, const float *save_mean, const float *save_invstd, int relu,
-                    float *dx, float *dgamma, float *dbeta, float *dresidual)
+                    const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
+                    int relu, float *dx, float *dgamma, float *dbeta, float *dresidual)
 {
     const int hw = d.h * d.w;
     const double count = (double)d.n * hw;
 #pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
     for (int c = 0; c < d.c; c++) {
         const float mean = save_mean[c], invstd = save_invstd[c];
-        double sum_g = 0, sum_gx = 0;   /* sum g, sum g * (x - mean) */
+        const float scale = gamma[c] * invstd, b = beta[c];
+        /* Pass 1: sum g, sum g * (x - mean), and dresidual = g */
+        double sum_g = 0, sum_gx = 0;
         for (int i = 0; i < d.n; i++) {
             size_t off = ((size_t)i * d.c + c) * hw;
             const float *xp = x + off, *yp = y + off, *gp = dy + off;
+            float *rp = dresidual ? dresidual + off : NULL;
             float sg = 0, sgx = 0;
-            if (relu) {
+            if (relu && rp) {
 #pragma omp simd reduction(+ : sg, sgx)
                 for (int j = 0; j < hw; j++) {
                     float g = yp[j] > 0 ? gp[j] : 0;
                     sg += g;
                     sgx += g * (xp[j] - mean);
+                    rp[j] = g;   /* after the read of gp[j]: dresidual may be dy */
                 }
-                if (dresidual) {
-                    float *rp = dresidual + off;
-#pragma omp simd
-                    for (int j = 0; j < hw; j++)
-                        rp[j] = yp[j] > 0 ? gp[j] : 0;
+            } else if (relu) {
+#pragma omp simd reduction(+ : sg, sgx)
+                for (int j = 0; j < hw; j++) {
+                    float g = relu_grad_from_x(xp[j], gp[j], mean, scale, b);
+                    sg += g;
+                    sgx += g * (xp[j] - mean);
                 }
             } else {
 #pragma omp simd reduction(+ : sg, sgx)
                 for (int j = 0; j < hw; j++) {
                     sg += gp[j];
                     sgx += gp[j] * (xp[j] - mean);
-                }
-                if (dresidual) {
-                    float *rp = dresidual + off;
-                    for (int j = 0; j < hw; j++)
+                    if (rp)
                         rp[j] = gp[j];
                 }
             }
@@ -158,21 +172,21 @@ void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, con
         }
         dbeta[c] = (float)sum_g;
         dgamma[c] = (float)(sum_gx * invstd);
-        /* dx = gamma*invstd * (g - sum_g/count - (x-mean)*invstd^2 * sum_gx/count) */
+        /* Pass 2: dx = gamma*invstd * (g - sum_g/count - (x-mean)*invstd^2 * sum_gx/count) */
         const float k = gamma[c] * invstd;
         const float mg = (float)(sum_g / count);
         const float mx = (float)(sum_gx / count * invstd * invstd);
         for (int i = 0; i < d.n; i++) {
             size_t off = ((size_t)i * d.c + c) * hw;
-            const float *xp = x + off, *yp = y + off, *gp = dy + off;
+            const float *xp = x + off;
             float *dp = dx + off;
-            if (relu) {
+            if (relu && !dresidual) {
+                const float *gp = dy + off;
 #pragma omp simd
-                for (int j = 0; j < hw; j++) {
-                    float g = yp[j] > 0 ? gp[j] : 0;
-                    dp[j] = k * (g - mg - (xp[j] - mean) * mx);
-                }
-            } else {
+                for (int j = 0; j < hw; j++)
+                    dp[j] = k * (relu_grad_from_x(xp[j], gp[j], mean, scale, b) - mg - (xp[j] - mean) * mx);
+            } else {   /* g is dresidual (pass 1's), or dy without a ReLU */
+                const float *gp = dresidual ? dresidual + off : dy + off;
 #pragma omp simd
                 for (int j = 0; j < hw; j++)
                     dp[j] = k * (gp[j] - mg - (xp[j] - mean) * mx);

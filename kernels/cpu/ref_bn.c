@@ -99,9 +99,10 @@ void cpu_ref_bn_fwd_eval(RnBackend *be, RnDims d, const float *x, const float *g
 }
 
 void cpu_ref_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
-                    const float *gamma, const float *save_mean, const float *save_invstd, int relu,
-                    float *dx, float *dgamma, float *dbeta, float *dresidual)
+                    const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
+                    int relu, float *dx, float *dgamma, float *dbeta, float *dresidual)
 {
+    (void)beta;   /* the mask comes from y */
     const size_t plane = (size_t)d.h * d.w, M = (size_t)d.n * plane;
 
 #pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)

@@ -199,9 +199,10 @@ __global__ void bn_bwd_apply(const float *x, const float *y, const float *dy, co
 }
 
 static void cuda_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy, const float *gamma,
-                        const float *save_mean, const float *save_invstd, int relu, float *dx, float *dgamma,
-                        float *dbeta, float *dresidual)
+                        const float *beta, const float *save_mean, const float *save_invstd, int relu, float *dx,
+                        float *dgamma, float *dbeta, float *dresidual)
 {
+    (void)beta;   /* the mask comes from y */
     CudaCtx *ctx = cuda_ctx(be);
     const int hw = d.h * d.w;
     const size_t m = (size_t)d.n * hw, total = m * d.c;

@@ -448,7 +448,7 @@ static void check_bn(int n, int c, int hw, int with_res, int relu)
     float *dx = malloc(sz * sizeof(float)), *dres = malloc(sz * sizeof(float));
     float *dg = malloc(c * sizeof(float)), *db = malloc(c * sizeof(float));
     rn_fast_bn_fwd_train(NULL, d, x, gamma, beta, res, relu, mom, eps, rm, rv, sm, si, y);
-    rn_fast_bn_bwd(NULL, d, x, y, dy, gamma, sm, si, relu, dx, dg, db, with_res ? dres : NULL);
+    rn_fast_bn_bwd(NULL, d, x, y, dy, gamma, beta, sm, si, relu, dx, dg, db, with_res ? dres : NULL);
 
     double *wy = malloc(sz * sizeof(double)), *wdx = malloc(sz * sizeof(double));
     double *wdres = malloc(sz * sizeof(double)), *wc[6];
@@ -515,7 +515,7 @@ static void check_bn(int n, int c, int hw, int with_res, int relu)
         memcpy(rvr, rv0, c * sizeof(float));
         ref->bn_fwd_train(ref, d, x, gamma, beta, res, relu, mom, eps, rmr, rvr, smr, sir, yr);
         /* the same y for the ReLU mask, so a value within rounding of 0 cannot flip a gradient */
-        ref->bn_bwd(ref, d, x, y, dy, gamma, sm, si, relu, dxr, dgr, dbr, NULL);
+        ref->bn_bwd(ref, d, x, y, dy, gamma, beta, sm, si, relu, dxr, dgr, dbr, with_res ? dres : NULL);
         int bad = 0;
         double w1 = 0;
         for (size_t i = 0; i < sz; i++) {
@@ -569,7 +569,7 @@ static void check_bn(int n, int c, int hw, int with_res, int relu)
         memcpy(rm, rm0, c * sizeof(float));
         memcpy(rv, rv0, c * sizeof(float));
         rn_fast_bn_fwd_train(NULL, d, x, gamma, beta, res, relu, mom, eps, rm, rv, sm2, si2, y2);
-        rn_fast_bn_bwd(NULL, d, x, y2, dy, gamma, sm2, si2, relu, dx2, dg2, db2, NULL);
+        rn_fast_bn_bwd(NULL, d, x, y2, dy, gamma, beta, sm2, si2, relu, dx2, dg2, db2, with_res ? dres : NULL);
         same &= !memcmp(y, y2, sz * 4) && !memcmp(dx, dx2, sz * 4) && !memcmp(dg, dg2, c * 4) &&
                 !memcmp(db, db2, c * 4) && !memcmp(sm, sm2, c * 4) && !memcmp(si, si2, c * 4);
     }
@@ -582,6 +582,40 @@ static void check_bn(int n, int c, int hw, int with_res, int relu)
     free(wy); free(wdx); free(wdres);
     free(x); free(res); free(dy); free(gamma); free(beta); free(rm); free(rv); free(rm0); free(rv0);
     free(sm); free(si); free(y); free(dx); free(dres); free(dg); free(db);
+}
+
+/* rn_fast_bn_bwd takes the ReLU mask from y where it writes dresidual and
+ * recomputes it from x, gamma and beta where it does not: both must give the
+ * same bits, also where the ReLU's input is exactly 0. x in {-1, 0, 1} with
+ * equal counts (mean exactly 0): beta = 0 puts every x = 0 on the ReLU's
+ * edge (channels 0 and 2 would, but 2 has beta 0.25), and beta = -gamma *
+ * invstd every x = 1 (channels 1 and 3): a quarter of the inputs. */
+static void check_bn_mask_paths(void)
+{
+    RnDims d = {6, 4, 4, 4};
+    size_t sz = (size_t)d.n * d.c * d.h * d.w;
+    float *x = malloc(sz * sizeof(float)), *dy = rand_buf(sz, 1, 0), *y = malloc(sz * sizeof(float));
+    float *dx1 = malloc(sz * sizeof(float)), *dx2 = malloc(sz * sizeof(float)), *dres = malloc(sz * sizeof(float));
+    float gamma[4] = {1, 0.7f, 1.3f, 2}, beta[4] = {0, 0, 0.25f, 0}, rm[4] = {0}, rv[4] = {1, 1, 1, 1};
+    float sm[4], si[4], dg1[4], db1[4], dg2[4], db2[4];
+    for (size_t i = 0; i < sz; i++)
+        x[i] = (float)((int)(i % 3) - 1);   /* each plane of 16 holds -1, 0, 1 cyclically: 6 planes of a channel balance */
+    rn_fast_bn_fwd_train(NULL, d, x, gamma, beta, NULL, 1, 0.1f, 1e-5f, rm, rv, sm, si, y);
+    beta[1] = -(gamma[1] * si[1]);
+    beta[3] = -(gamma[3] * si[3]);
+    rn_fast_bn_fwd_train(NULL, d, x, gamma, beta, NULL, 1, 0.1f, 1e-5f, rm, rv, sm, si, y);
+    size_t edge = 0;
+    for (size_t i = 0; i < sz; i++) {
+        int c = (int)(i / 16 % 4);
+        edge += fmaf(x[i] - sm[c], gamma[c] * si[c], beta[c]) == 0;
+    }
+    rn_fast_bn_bwd(NULL, d, x, y, dy, gamma, beta, sm, si, 1, dx1, dg1, db1, NULL);
+    rn_fast_bn_bwd(NULL, d, x, y, dy, gamma, beta, sm, si, 1, dx2, dg2, db2, dres);
+    CHECK(sm[0] == 0 && edge == sz / 4 && !memcmp(dx1, dx2, sz * sizeof(float)) && !memcmp(dg1, dg2, sizeof dg1) &&
+              !memcmp(db1, db2, sizeof db1),
+          "bn bwd: the ReLU mask from x (no residual) and from y give the same bits (%zu of %zu inputs exactly 0)",
+          edge, sz);
+    free(x); free(dy); free(y); free(dx1); free(dx2); free(dres);
 }
 
 /* ------------------------------------------------------- conv + eval batch norm */
@@ -714,6 +748,7 @@ int main(void)
     check_bn(1, 16, 32, 1, 1);
     check_bn(80, 32, 16, 1, 1);
     check_bn(3, 5, 7, 0, 1);
+    check_bn_mask_paths();
 
     /* the fused eval op: the Winograd epilogue at each plane size, and the
      * two-pass fallback (stem, stride 2) */

@@ -221,7 +221,7 @@ static void test_bn_grad(int with_residual, int relu)
     float *dx = fvec(count), *dgamma = fvec(C), *dbeta = fvec(C), *dres = b.res ? fvec(count) : NULL;
     for (size_t i = 0; i < count; i++)
         dx[i] = NAN;
-    be->bn_bwd(be, b.d, b.x, b.y, b.r, b.gamma, b.save_mean, b.save_invstd, relu, dx, dgamma, dbeta,
+    be->bn_bwd(be, b.d, b.x, b.y, b.r, b.gamma, b.beta, b.save_mean, b.save_invstd, relu, dx, dgamma, dbeta,
                dres);
 
     char what[96];
@@ -638,7 +638,7 @@ static float *run_ops(RnBackend *b, size_t *len)
     b->conv_bwd_filter(b, &d2, x, r2, take(&o, wsz2));
     float *y = take(&o, act);
     b->bn_fwd_train(b, bd, x, g, beta, res, 1, 0.1f, 1e-5f, rm, rv, sm, si, y);
-    b->bn_bwd(b, bd, x, y, r, g, sm, si, 1, take(&o, act), take(&o, 8), take(&o, 8), take(&o, act));
+    b->bn_bwd(b, bd, x, y, r, g, beta, sm, si, 1, take(&o, act), take(&o, 8), take(&o, 8), take(&o, act));
     b->bn_fwd_eval(b, bd, x, g, beta, res, 1, rm, rv, 1e-5f, take(&o, act));
     /* fc: 4 samples of 512 features -> 10 classes */
     float *fw = fvec(10 * 512), fb[10];
