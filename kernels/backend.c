@@ -67,3 +67,21 @@ void rn_backend_destroy(RnBackend *be)
     if (be)
         be->destroy(be);
 }
+
+void rn_backend_unit_bwd_ops(RnBackend *be, const RnUnitGrad *u, const float *dy)
+{
+    RnDims out = {u->conv.n, u->conv.out_c, u->conv.out_h, u->conv.out_w};
+    be->bn_bwd(be, out, u->pre, u->out, dy, u->gamma, u->beta, u->save_mean, u->save_invstd, u->relu, u->scratch,
+               u->dgamma, u->dbeta, u->dresidual);
+    be->conv_bwd_filter(be, &u->conv, u->in, u->scratch, u->dw);
+    if (u->dx)   /* after bn_bwd has read dy: dx may be dy */
+        be->conv_bwd_data(be, &u->conv, u->scratch, u->w, u->dx);
+}
+
+void rn_backend_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy)
+{
+    if (be->unit_bwd)
+        be->unit_bwd(be, u, dy);
+    else
+        rn_backend_unit_bwd_ops(be, u, dy);
+}

@@ -46,6 +46,20 @@ typedef struct {
     int reference;         /* CPU: use the plain reference kernels, not the fast paths */
 } RnBackendOptions;
 
+/* What the backward of one unit (convolution -> batch norm (+ residual) (+ ReLU))
+ * reads and writes: unit_bwd below, or its three ops (rn_backend_unit_bwd). */
+typedef struct {
+    RnConvDims conv;            /* the convolution, n = the batch */
+    const float *in, *w;        /* its input and filters */
+    const float *pre, *out;     /* its output (the batch norm's x) and the unit's output (its y) */
+    const float *gamma, *beta, *save_mean, *save_invstd;
+    int relu;
+    float *dw, *dgamma, *dbeta;
+    float *dresidual;           /* the residual's gradient; NULL exactly when the forward had none */
+    float *dx;                  /* the gradient of `in`, or NULL; may be the dy given */
+    float *scratch;             /* room for one tensor shaped like pre (the gradient between the ops) */
+} RnUnitGrad;
+
 typedef struct RnBackend RnBackend;
 struct RnBackend {
     const char *name;      /* "cpu", "cpu-ref", "cuda" */
@@ -107,6 +121,12 @@ struct RnBackend {
                    const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
                    int relu, float *dx, float *dgamma, float *dbeta, float *dresidual);
 
+    /* Optional (NULL in a backend without it): the backward of a unit from dy,
+     * the gradient of its output, in one op with the bits of its three ops
+     * (bn_bwd into u->scratch, conv_bwd_filter, conv_bwd_data when u->dx), so a
+     * backend can keep the gradient between them out of memory. */
+    void (*unit_bwd)(RnBackend *be, const RnUnitGrad *u, const float *dy);
+
     /* option-A shortcut: y = zero-pad channels (out_c - in.c)/2 on each side of x[:, :, ::2, ::2] */
     void (*shortcut_pad_fwd)(RnBackend *be, RnDims in, int out_c, const float *x, float *y);
     /* dx += the gradient of the above (accumulates) */
@@ -146,6 +166,11 @@ struct RnBackend {
  * the CPU, saying which unless quiet). Dies with one line on failure. */
 RnBackend *rn_backend_create(const RnBackendOptions *opts);
 void rn_backend_destroy(RnBackend *be);
+/* The backward of a unit by its three ops: be->unit_bwd when the backend has
+ * it, else bn_bwd (into u->scratch), conv_bwd_filter and conv_bwd_data. */
+void rn_backend_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy);
+/* The three ops, always (the fallback of unit_bwd implementations) */
+void rn_backend_unit_bwd_ops(RnBackend *be, const RnUnitGrad *u, const float *dy);
 
 /* Constructors of each backend (kernels/cpu, kernels/cuda). */
 RnBackend *rn_cpu_backend_create(const RnBackendOptions *opts);

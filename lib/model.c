@@ -509,14 +509,12 @@ void rn_model_loss(RnModel *m, int n, int step, bool with_grad)
 static void unit_backward(RnModel *m, Unit *u, int n, const float *in, const float *dy, int relu,
                           float *dresidual, float *dx)
 {
-    RnBackend *be = m->be;
-    be->bn_bwd(be, out_dims(u, n), u->pre, u->out, dy, u->gamma, u->beta, u->save_mean, u->save_invstd, relu,
-               m->g_pre, u->dgamma, u->dbeta, dresidual);
-    RnConvDims cd = u->dims;
-    cd.n = n;
-    be->conv_bwd_filter(be, &cd, in, m->g_pre, u->dw);
-    if (dx)
-        be->conv_bwd_data(be, &cd, m->g_pre, u->w, dx);
+    RnUnitGrad g = {.conv = u->dims, .in = in, .w = u->w, .pre = u->pre, .out = u->out, .gamma = u->gamma,
+                    .beta = u->beta, .save_mean = u->save_mean, .save_invstd = u->save_invstd, .relu = relu,
+                    .dw = u->dw, .dgamma = u->dgamma, .dbeta = u->dbeta, .dresidual = dresidual, .dx = dx,
+                    .scratch = m->g_pre};
+    g.conv.n = n;
+    rn_backend_unit_bwd(m->be, &g, dy);
 }
 
 /* g_out holds the gradient of the block output; leaves the gradient of the
@@ -527,8 +525,8 @@ static void block_backward(RnModel *m, BlockRun *br, int n)
     const RnBlock *def = br->def;
     float *dres = def->shortcut == RN_SC_NONE ? NULL : m->g_res;
     /* conv2 writes the gradient of conv1's output into g_in, which conv1's
-     * backward then reads as dy and overwrites with the block-input gradient:
-     * bn_bwd has consumed it into g_pre before conv_bwd_data writes g_in. */
+     * backward then reads as dy and overwrites with the block-input gradient
+     * (RnUnitGrad allows dx to be dy: each image's dy is read before its dx is written). */
     unit_backward(m, &br->conv2, n, br->conv1.out, m->g_out, 1, dres, m->g_in);
     unit_backward(m, &br->conv1, n, br->input, m->g_in, 1, NULL, m->g_in);
     RnDims in = {n, def->conv1.in_c, def->conv1.in_hw, def->conv1.in_hw};

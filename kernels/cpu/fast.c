@@ -17,6 +17,7 @@ void rn_fast_install(RnBackend *be)
     be->bn_fwd_train = rn_fast_bn_fwd_train;
     be->bn_fwd_eval = rn_fast_bn_fwd_eval;
     be->bn_bwd = rn_fast_bn_bwd;
+    be->unit_bwd = rn_fast_unit_bwd;
     be->eval_chunk = RN_FAST_EVAL_CHUNK;
 }
 

@@ -8,6 +8,7 @@
  *   fast_stride2.c 3x3 stride-2 convolutions from parity-split planes, all three passes
  *   fast_wino.c   3x3 stride-1 convolutions by Winograd F(4x4,3x3) and F(2x2,3x3)
  *   fast_bn.c     batch norm (+ residual add + ReLU) in per-channel sweeps
+ *   fast_unit.c   a unit's backward (batch norm, both convolution gradients) in one sweep
  *   fast.c        rn_fast_install and the grow-once workspace
  *
  * Threading: OpenMP with static splits whose results do not depend on the
@@ -86,6 +87,17 @@ void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *d
                                 float *ws);
 void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,
                                   float *ws);
+/* Both gradients of a Winograd layer in one sweep, for a dy that is made
+ * image by image (the batch norm's backward, rn_fast_unit_bwd): dy_of(ctx, i,
+ * dst) writes image i's dy (out_c planes) to dst, called once per image from
+ * the threads, each image's before its dx is written (so dx may be where
+ * dy_of reads from). dw as rn_fast_conv_wino_bwd_filter, dx (NULL: none) as
+ * rn_fast_conv_wino_bwd_data, the same bits; dy never goes through memory
+ * shared by the threads. ws holds rn_fast_wino_bwd_ws_floats(d, threads). */
+typedef void (*RnFastImageFn)(void *ctx, int image, float *dst);
+size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads);
+void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
+                           void *ctx, float *dw, float *dx, float *ws);
 
 /* Stride-1 convolution straight from padded input planes (fast_direct.c).
  * rn_fast_direct_ok says whether d is such a convolution; ws must hold
@@ -121,6 +133,8 @@ void rn_fast_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x,
 void rn_fast_conv_bn_eval_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
                               const float *gamma, const float *beta, const float *residual, int relu,
                               const float *running_mean, const float *running_var, float eps, float *y);
+/* A unit's backward in one op (fast_unit.c) */
+void rn_fast_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy);
 
 void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
                           const float *residual, int relu, float momentum, float eps,
@@ -132,5 +146,17 @@ void rn_fast_bn_fwd_eval(RnBackend *be, RnDims d, const float *x, const float *g
 void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
                     const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
                     int relu, float *dx, float *dgamma, float *dbeta, float *dresidual);
+/* rn_fast_bn_bwd in two halves, for rn_fast_unit_bwd: the sums over the batch
+ * (dgamma, dbeta, dresidual, and each channel's coefficients of dx), then dx
+ * one image at a time (all channels of image `image`, to dx; the same bits). */
+typedef struct {
+    float mean, scale, beta;   /* the forward's, for the ReLU mask */
+    float k, mg, mx;           /* dx = k * (g - mg - (x - mean) * mx) */
+} RnFastBnGrad;
+void rn_fast_bn_bwd_sums(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
+                         const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
+                         int relu, float *dgamma, float *dbeta, float *dresidual, RnFastBnGrad *coef);
+void rn_fast_bn_bwd_image(RnDims d, const RnFastBnGrad *coef, int relu, const float *x, const float *dy,
+                          const float *dresidual, int image, float *dx);
 
 #endif

@@ -126,71 +126,104 @@ static inline float relu_grad_from_x(float x, float g, float mean, float scale, 
     return fmaf(x - mean, scale, beta) > 0 ? g : 0;
 }
 
+/* Pass 1 for channel c: dgamma, dbeta, dresidual, and pass 2's coefficients */
+static RnFastBnGrad channel_sums(RnDims d, int c, const float *x, const float *y, const float *dy,
+                                 const float *gamma, const float *beta, const float *save_mean,
+                                 const float *save_invstd, int relu, float *dgamma, float *dbeta, float *dresidual)
+{
+    const int hw = d.h * d.w;
+    const double count = (double)d.n * hw;
+    const float mean = save_mean[c], invstd = save_invstd[c];
+    const float scale = gamma[c] * invstd, b = beta[c];
+    double sum_g = 0, sum_gx = 0;   /* sum g, sum g * (x - mean) */
+    for (int i = 0; i < d.n; i++) {
+        size_t off = ((size_t)i * d.c + c) * hw;
+        const float *xp = x + off, *yp = y + off, *gp = dy + off;
+        float *rp = dresidual ? dresidual + off : NULL;
+        float sg = 0, sgx = 0;
+        if (relu && rp) {
+#pragma omp simd reduction(+ : sg, sgx)
+            for (int j = 0; j < hw; j++) {
+                float g = yp[j] > 0 ? gp[j] : 0;
+                sg += g;
+                sgx += g * (xp[j] - mean);
+                rp[j] = g;   /* after the read of gp[j]: dresidual may be dy */
+            }
+        } else if (relu) {
+#pragma omp simd reduction(+ : sg, sgx)
+            for (int j = 0; j < hw; j++) {
+                float g = relu_grad_from_x(xp[j], gp[j], mean, scale, b);
+                sg += g;
+                sgx += g * (xp[j] - mean);
+            }
+        } else {
+#pragma omp simd reduction(+ : sg, sgx)
+            for (int j = 0; j < hw; j++) {
+                sg += gp[j];
+                sgx += gp[j] * (xp[j] - mean);
+                if (rp)
+                    rp[j] = gp[j];
+            }
+        }
+        sum_g += sg;
+        sum_gx += sgx;
+    }
+    dbeta[c] = (float)sum_g;
+    dgamma[c] = (float)(sum_gx * invstd);
+    /* dx = gamma*invstd * (g - sum_g/count - (x-mean)*invstd^2 * sum_gx/count) */
+    return (RnFastBnGrad){mean, scale, b, gamma[c] * invstd, (float)(sum_g / count),
+                          (float)(sum_gx / count * invstd * invstd)};
+}
+
+/* Pass 2 over one plane: dx from x and dy, or from x and g = dresidual (pass
+ * 1 wrote it) when gp is that */
+static inline void plane_grad(const RnFastBnGrad *k, int mask_from_x, const float *xp, const float *gp, float *dp,
+                              int hw)
+{
+    if (mask_from_x) {
+#pragma omp simd
+        for (int j = 0; j < hw; j++)
+            dp[j] = k->k * (relu_grad_from_x(xp[j], gp[j], k->mean, k->scale, k->beta) - k->mg -
+                            (xp[j] - k->mean) * k->mx);
+    } else {
+#pragma omp simd
+        for (int j = 0; j < hw; j++)
+            dp[j] = k->k * (gp[j] - k->mg - (xp[j] - k->mean) * k->mx);
+    }
+}
+
+void rn_fast_bn_bwd_sums(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
+                         const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
+                         int relu, float *dgamma, float *dbeta, float *dresidual, RnFastBnGrad *coef)
+{
+#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
+    for (int c = 0; c < d.c; c++)
+        coef[c] = channel_sums(d, c, x, y, dy, gamma, beta, save_mean, save_invstd, relu, dgamma, dbeta, dresidual);
+}
+
+void rn_fast_bn_bwd_image(RnDims d, const RnFastBnGrad *coef, int relu, const float *x, const float *dy,
+                          const float *dresidual, int image, float *dx)
+{
+    const int hw = d.h * d.w;
+    for (int c = 0; c < d.c; c++) {
+        size_t off = ((size_t)image * d.c + c) * hw;
+        plane_grad(&coef[c], relu && !dresidual, x + off, (dresidual ? dresidual : dy) + off, dx + (size_t)c * hw,
+                   hw);
+    }
+}
+
 void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
                     const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
                     int relu, float *dx, float *dgamma, float *dbeta, float *dresidual)
 {
     const int hw = d.h * d.w;
-    const double count = (double)d.n * hw;
 #pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
     for (int c = 0; c < d.c; c++) {
-        const float mean = save_mean[c], invstd = save_invstd[c];
-        const float scale = gamma[c] * invstd, b = beta[c];
-        /* Pass 1: sum g, sum g * (x - mean), and dresidual = g */
-        double sum_g = 0, sum_gx = 0;
+        RnFastBnGrad k = channel_sums(d, c, x, y, dy, gamma, beta, save_mean, save_invstd, relu, dgamma, dbeta,
+                                      dresidual);
         for (int i = 0; i < d.n; i++) {
             size_t off = ((size_t)i * d.c + c) * hw;
-            const float *xp = x + off, *yp = y + off, *gp = dy + off;
-            float *rp = dresidual ? dresidual + off : NULL;
-            float sg = 0, sgx = 0;
-            if (relu && rp) {
-#pragma omp simd reduction(+ : sg, sgx)
-                for (int j = 0; j < hw; j++) {
-                    float g = yp[j] > 0 ? gp[j] : 0;
-                    sg += g;
-                    sgx += g * (xp[j] - mean);
-                    rp[j] = g;   /* after the read of gp[j]: dresidual may be dy */
-                }
-            } else if (relu) {
-#pragma omp simd reduction(+ : sg, sgx)
-                for (int j = 0; j < hw; j++) {
-                    float g = relu_grad_from_x(xp[j], gp[j], mean, scale, b);
-                    sg += g;
-                    sgx += g * (xp[j] - mean);
-                }
-            } else {
-#pragma omp simd reduction(+ : sg, sgx)
-                for (int j = 0; j < hw; j++) {
-                    sg += gp[j];
-                    sgx += gp[j] * (xp[j] - mean);
-                    if (rp)
-                        rp[j] = gp[j];
-                }
-            }
-            sum_g += sg;
-            sum_gx += sgx;
-        }
-        dbeta[c] = (float)sum_g;
-        dgamma[c] = (float)(sum_gx * invstd);
-        /* Pass 2: dx = gamma*invstd * (g - sum_g/count - (x-mean)*invstd^2 * sum_gx/count) */
-        const float k = gamma[c] * invstd;
-        const float mg = (float)(sum_g / count);
-        const float mx = (float)(sum_gx / count * invstd * invstd);
-        for (int i = 0; i < d.n; i++) {
-            size_t off = ((size_t)i * d.c + c) * hw;
-            const float *xp = x + off;
-            float *dp = dx + off;
-            if (relu && !dresidual) {
-                const float *gp = dy + off;
-#pragma omp simd
-                for (int j = 0; j < hw; j++)
-                    dp[j] = k * (relu_grad_from_x(xp[j], gp[j], mean, scale, b) - mg - (xp[j] - mean) * mx);
-            } else {   /* g is dresidual (pass 1's), or dy without a ReLU */
-                const float *gp = dresidual ? dresidual + off : dy + off;
-#pragma omp simd
-                for (int j = 0; j < hw; j++)
-                    dp[j] = k * (gp[j] - mg - (xp[j] - mean) * mx);
-            }
+            plane_grad(&k, relu && !dresidual, x + off, (dresidual ? dresidual : dy) + off, dx + off, hw);
         }
     }
 }

@@ -765,21 +765,81 @@ static size_t thread_floats(const Wino *g)
            round16((size_t)g->xis * xi_stride(g, g->K));
 }
 
+/* One thread's buffers, carved from its thread_floats(g) floats at ws. */
+typedef struct {
+    float *P, *V, *M;   /* split planes of one image; V and M (or dM) of a block */
+} ThreadBufs;
+
+static ThreadBufs thread_bufs(const Wino *g, float *ws)
+{
+    ThreadBufs b;
+    b.P = ws;
+    b.V = b.P + round16((size_t)g->C * g->plane);
+    b.M = b.V + round16((size_t)g->xis * xi_stride(g, g->C));
+    return b;
+}
+
+static int chunks_of(int n)
+{
+    return (n + CHUNK - 1) / CHUNK;
+}
+
+/* The data gradient's geometry (a forward pass from K to C channels) and the
+ * filter gradient's, for the convolution d. */
+static Wino data_geometry(const RnConvDims *d)
+{
+    return geometry(d->out_c, d->in_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FWD_BLOCK);
+}
+
+static Wino filter_geometry(const RnConvDims *d)
+{
+    return geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FILTER_BLOCK);
+}
+
+/* The filter gradient's shared floats: dU and one partial per chunk of images */
+static size_t filter_shared_floats(const Wino *f, int n)
+{
+    return u_floats(f) * (size_t)(chunks_of(n) + 1);
+}
+
 size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
 {
     const int m = rn_fast_wino_tile(d);
     Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, m, FWD_BLOCK);
     Wino g2 = geometry(d->in_c, d->out_c, d->in_h, d->in_w, 2, FWD_BLOCK);   /* the forward may run F(2x2) */
-    Wino t = geometry(d->out_c, d->in_c, d->in_h, d->in_w, m, FWD_BLOCK);   /* the data gradient's */
-    Wino f = geometry(d->in_c, d->out_c, d->in_h, d->in_w, m, FILTER_BLOCK);
+    Wino t = data_geometry(d), f = filter_geometry(d);
     size_t fwd = u_floats(&g) + thread_floats(&g) * (size_t)threads;
     size_t fwd2 = u_floats(&g2) + thread_floats(&g2) * (size_t)threads;
     fwd = fwd > fwd2 ? fwd : fwd2;
     size_t bwd = u_floats(&t) + thread_floats(&t) * (size_t)threads;
-    int chunks = (d->n + CHUNK - 1) / CHUNK;
-    size_t filt = u_floats(&f) * (size_t)(chunks + 1) + thread_floats(&f) * (size_t)threads;
+    size_t filt = filter_shared_floats(&f, d->n) + thread_floats(&f) * (size_t)threads;
     size_t most = fwd > bwd ? fwd : bwd;
     return most > filt ? most : filt;
+}
+
+/* The forward of `count` consecutive images (at most g->g: one group), x and
+ * y pointing at the first one's planes, U the transformed filters; through
+ * bn when not NULL (bn->residual is indexed from image `first` of the batch). */
+static void forward_group(const Wino *g, const float *U, const float *x, int count, int first,
+                          const RnFastBnEval *bn, float *y, const ThreadBufs *b)
+{
+    const size_t in_img = (size_t)g->C * g->H * g->W, out_img = (size_t)g->K * g->H * g->W;
+    for (int vb = 0; vb < g->Tp / 16; vb += g->bv) {   /* one block */
+        int ve = vb + g->bv < g->Tp / 16 ? vb + g->bv : g->Tp / 16;
+        int cols = (count - 1) * g->Tp + 16 * (ve - vb);
+        for (int j = 0; j < count; j++) {
+            if (vb == 0)
+                pad_split(g, g->C, x + (size_t)j * in_img, b->P);
+            input_transform(g, g->C, b->P, vb, ve, b->V + (size_t)j * g->Tp);
+        }
+        for (int xi = 0; xi < g->xis; xi++)
+            rn_fast_gemm_nn(g->K, cols, g->C, U + (size_t)xi * g->K * g->C, g->C, 1, b->V + xi * xi_stride(g, g->C),
+                            (ptrdiff_t)g->gt, b->M + xi * xi_stride(g, g->K), (ptrdiff_t)g->gt, 0);
+        for (int j = 0; j < count; j++)
+            output_transform(g, g->K, b->M + (size_t)j * g->Tp, vb, ve, bn,
+                             bn && bn->residual ? bn->residual + (size_t)(first + j) * out_img : NULL,
+                             y + (size_t)j * out_img);
+    }
 }
 
 /* y = conv(x, f) for n images of C -> K channels, U = the transformed filters,
@@ -788,32 +848,14 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
                     float *y, float *ws)
 {
     const size_t in_img = (size_t)g->C * g->H * g->W, out_img = (size_t)g->K * g->H * g->W;
-    const size_t per_thread = thread_floats(g);
     const int groups = (n + g->g - 1) / g->g;
 #pragma omp parallel num_threads(threads)
     {
-        float *P = ws + per_thread * (size_t)omp_get_thread_num();
-        float *V = P + round16((size_t)g->C * g->plane), *M = V + round16((size_t)g->xis * xi_stride(g, g->C));
+        ThreadBufs b = thread_bufs(g, ws + thread_floats(g) * (size_t)omp_get_thread_num());
 #pragma omp for schedule(static)
         for (int gi = 0; gi < groups; gi++) {
             int i0 = gi * g->g, count = n - i0 < g->g ? n - i0 : g->g;
-            for (int vb = 0; vb < g->Tp / 16; vb += g->bv) {   /* one block */
-                int ve = vb + g->bv < g->Tp / 16 ? vb + g->bv : g->Tp / 16;
-                int cols = (count - 1) * g->Tp + 16 * (ve - vb);
-                for (int j = 0; j < count; j++) {
-                    if (vb == 0)
-                        pad_split(g, g->C, x + (size_t)(i0 + j) * in_img, P);
-                    input_transform(g, g->C, P, vb, ve, V + (size_t)j * g->Tp);
-                }
-                for (int xi = 0; xi < g->xis; xi++)
-                    rn_fast_gemm_nn(g->K, cols, g->C, U + (size_t)xi * g->K * g->C, g->C, 1,
-                                    V + xi * xi_stride(g, g->C), (ptrdiff_t)g->gt, M + xi * xi_stride(g, g->K),
-                                    (ptrdiff_t)g->gt, 0);
-                for (int j = 0; j < count; j++)
-                    output_transform(g, g->K, M + (size_t)j * g->Tp, vb, ve, bn,
-                                     bn && bn->residual ? bn->residual + (size_t)(i0 + j) * out_img : NULL,
-                                     y + (size_t)(i0 + j) * out_img);
-            }
+            forward_group(g, U, x + (size_t)i0 * in_img, count, i0, bn, y + (size_t)i0 * out_img, &b);
         }
     }
 }
@@ -832,60 +874,132 @@ void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const flo
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
                                 float *ws)
 {
-    Wino g = geometry(d->out_c, d->in_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FWD_BLOCK);   /* K -> C channels */
+    Wino g = data_geometry(d);   /* K -> C channels */
     float *U = ws;
     filter_transform(threads, g.m, w, d->in_c, d->out_c, 1, U);
     forward(threads, d->n, &g, U, dy, NULL, dx, ws + u_floats(&g));
 }
 
+/* Adds the filter-gradient products of `count` consecutive images (one group
+ * of f) to the chunk's partial dU (overwritten first when !accumulate); x, dy
+ * point at the first image's planes. */
+static void filter_group(const Wino *f, const float *x, const float *dy, int count, float *partial, int accumulate,
+                         const ThreadBufs *b)
+{
+    const size_t in_img = (size_t)f->C * f->H * f->W, out_img = (size_t)f->K * f->H * f->W;
+    for (int vb = 0; vb < f->Tp / 16; vb += f->bv) {   /* one block */
+        int ve = vb + f->bv < f->Tp / 16 ? vb + f->bv : f->Tp / 16;
+        int cols = (count - 1) * f->Tp + 16 * (ve - vb);
+        for (int j = 0; j < count; j++) {
+            if (vb == 0)
+                pad_split(f, f->C, x + (size_t)j * in_img, b->P);
+            input_transform(f, f->C, b->P, vb, ve, b->V + (size_t)j * f->Tp);
+            grad_transform(f, f->K, dy + (size_t)j * out_img, vb, ve, b->M + (size_t)j * f->Tp);
+        }
+        for (int xi = 0; xi < f->xis; xi++)
+            rn_fast_gemm_nt(f->K, f->C, cols, b->M + xi * xi_stride(f, f->K), (ptrdiff_t)f->gt,
+                            b->V + xi * xi_stride(f, f->C), (ptrdiff_t)f->gt, partial + (size_t)xi * f->K * f->C,
+                            f->C, accumulate || vb > 0);
+    }
+}
+
+/* dU = partial[0] + partial[1] + ... in chunk order, element by element (inside
+ * a parallel region: the elements are split over its threads) */
+static void sum_partials(const Wino *f, int chunks, const float *partial, float *dU)
+{
+    const size_t usize = u_floats(f);
+#pragma omp for schedule(static)
+    for (size_t e = 0; e < (size_t)f->xis * f->K * f->C; e++) {
+        float s = partial[e];
+        for (int ch = 1; ch < chunks; ch++)
+            s += partial[usize * (size_t)ch + e];
+        dU[e] = s;
+    }
+}
+
 void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,
                                   float *ws)
 {
-    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FILTER_BLOCK);
-    const size_t in_img = (size_t)g.C * g.H * g.W, out_img = (size_t)g.K * g.H * g.W;
-    const size_t usize = u_floats(&g), per_thread = thread_floats(&g);
-    const int chunks = (d->n + CHUNK - 1) / CHUNK;
-    float *dU = ws, *partial = ws + usize, *thread_ws = partial + usize * (size_t)chunks;
+    Wino f = filter_geometry(d);
+    const size_t in_img = (size_t)f.C * f.H * f.W, out_img = (size_t)f.K * f.H * f.W, usize = u_floats(&f);
+    const int chunks = chunks_of(d->n);
+    float *dU = ws, *partial = ws + usize, *thread_ws = ws + filter_shared_floats(&f, d->n);
     if (chunks == 0) {
-        memset(dw, 0, (size_t)g.K * g.C * 9 * sizeof(float));
+        memset(dw, 0, (size_t)f.K * f.C * 9 * sizeof(float));
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
-        float *P = thread_ws + per_thread * (size_t)omp_get_thread_num();
-        float *V = P + round16((size_t)g.C * g.plane), *dM = V + round16((size_t)g.xis * xi_stride(&g, g.C));
+        ThreadBufs b = thread_bufs(&f, thread_ws + thread_floats(&f) * (size_t)omp_get_thread_num());
 #pragma omp for schedule(static)
         for (int ch = 0; ch < chunks; ch++) {
             int end = (ch + 1) * CHUNK < d->n ? (ch + 1) * CHUNK : d->n;
-            for (int i0 = ch * CHUNK; i0 < end; i0 += g.g) {
-                int count = end - i0 < g.g ? end - i0 : g.g;
-                for (int vb = 0; vb < g.Tp / 16; vb += g.bv) {   /* one block */
-                    int ve = vb + g.bv < g.Tp / 16 ? vb + g.bv : g.Tp / 16;
-                    int cols = (count - 1) * g.Tp + 16 * (ve - vb);
-                    for (int j = 0; j < count; j++) {
-                        if (vb == 0)
-                            pad_split(&g, g.C, x + (size_t)(i0 + j) * in_img, P);
-                        input_transform(&g, g.C, P, vb, ve, V + (size_t)j * g.Tp);
-                        grad_transform(&g, g.K, dy + (size_t)(i0 + j) * out_img, vb, ve, dM + (size_t)j * g.Tp);
-                    }
-                    for (int xi = 0; xi < g.xis; xi++)
-                        rn_fast_gemm_nt(g.K, g.C, cols, dM + xi * xi_stride(&g, g.K), (ptrdiff_t)g.gt,
-                                        V + xi * xi_stride(&g, g.C), (ptrdiff_t)g.gt,
-                                        partial + usize * (size_t)ch + (size_t)xi * g.K * g.C, g.C,
-                                        i0 > ch * CHUNK || vb > 0);
+            for (int i0 = ch * CHUNK; i0 < end; i0 += f.g) {
+                int count = end - i0 < f.g ? end - i0 : f.g;
+                filter_group(&f, x + (size_t)i0 * in_img, dy + (size_t)i0 * out_img, count,
+                             partial + usize * (size_t)ch, i0 > ch * CHUNK, &b);
+            }
+        }
+        sum_partials(&f, chunks, partial, dU);
+    }
+    filter_grad_untransform(threads, f.m, dU, f.K, f.C, dw);
+}
+
+/* Per thread: the filter gradient's buffers, the data gradient's, and the dy
+ * of one filter group of images. */
+size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
+{
+    Wino t = data_geometry(d), f = filter_geometry(d);
+    size_t per_thread = thread_floats(&t) + thread_floats(&f) + round16((size_t)f.g * f.K * f.H * f.W);
+    return u_floats(&t) + filter_shared_floats(&f, d->n) + per_thread * (size_t)threads;
+}
+
+/* Both gradients in one sweep over the images (fast.h). Each thread makes the
+ * dy of one filter group of images into its own buffer G, adds their
+ * filter-gradient products to the chunk's partial, then runs their data
+ * gradient from G. Whole data groups fit in a filter group (1 in 4 images of
+ * a 32x32 plane, 4 in 16 of the others), and each output element is the same
+ * chain of operations whichever images share its product, so the bits are
+ * those of the two separate passes. */
+void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
+                           void *ctx, float *dw, float *dx, float *ws)
+{
+    Wino t = data_geometry(d), f = filter_geometry(d);
+    const size_t in_img = (size_t)f.C * f.H * f.W, out_img = (size_t)f.K * f.H * f.W, usize = u_floats(&f);
+    const int chunks = chunks_of(d->n);
+    if (chunks == 0) {
+        memset(dw, 0, (size_t)f.K * f.C * 9 * sizeof(float));
+        return;
+    }
+    float *Ut = ws, *dU = Ut + u_floats(&t), *partial = dU + usize;
+    float *thread_ws = dU + filter_shared_floats(&f, d->n);
+    const size_t per_thread = thread_floats(&t) + thread_floats(&f) + round16((size_t)f.g * out_img);
+    if (dx)
+        filter_transform(threads, t.m, w, d->in_c, d->out_c, 1, Ut);
+#pragma omp parallel num_threads(threads)
+    {
+        float *mine = thread_ws + per_thread * (size_t)omp_get_thread_num();
+        ThreadBufs bf = thread_bufs(&f, mine), bt = thread_bufs(&t, mine + thread_floats(&f));
+        float *G = mine + thread_floats(&f) + thread_floats(&t);   /* dy of one filter group */
+#pragma omp for schedule(static)
+        for (int ch = 0; ch < chunks; ch++) {
+            int end = (ch + 1) * CHUNK < d->n ? (ch + 1) * CHUNK : d->n;
+            for (int i0 = ch * CHUNK; i0 < end; i0 += f.g) {
+                int count = end - i0 < f.g ? end - i0 : f.g;
+                for (int j = 0; j < count; j++)
+                    dy_of(ctx, i0 + j, G + (size_t)j * out_img);
+                filter_group(&f, x + (size_t)i0 * in_img, G, count, partial + usize * (size_t)ch, i0 > ch * CHUNK,
+                             &bf);
+                for (int j0 = 0; dx && j0 < count; j0 += t.g) {
+                    int tc = count - j0 < t.g ? count - j0 : t.g;
+                    forward_group(&t, Ut, G + (size_t)j0 * out_img, tc, i0 + j0, NULL,
+                                  dx + (size_t)(i0 + j0) * in_img, &bt);
                 }
             }
         }
-        /* dU = partial[0] + partial[1] + ... in chunk order, element by element */
-#pragma omp for schedule(static)
-        for (size_t e = 0; e < (size_t)g.xis * g.K * g.C; e++) {
-            float s = partial[e];
-            for (int ch = 1; ch < chunks; ch++)
-                s += partial[usize * (size_t)ch + e];
-            dU[e] = s;
-        }
+        sum_partials(&f, chunks, partial, dU);
     }
-    filter_grad_untransform(threads, g.m, dU, g.K, g.C, dw);
+    filter_grad_untransform(threads, f.m, dU, f.K, f.C, dw);
 }
 
 #else /* no AVX-512: rn_fast_wino_ok says no, so these are never called */
@@ -912,6 +1026,18 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
                                   float *ws)
 {
     (void)threads, (void)d, (void)x, (void)dy, (void)dw, (void)ws;
+    rn_die("internal error: the Winograd path needs AVX-512");
+}
+size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
+{
+    (void)d;
+    (void)threads;
+    return 0;
+}
+void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
+                           void *ctx, float *dw, float *dx, float *ws)
+{
+    (void)threads, (void)d, (void)x, (void)w, (void)dy_of, (void)ctx, (void)dw, (void)dx, (void)ws;
     rn_die("internal error: the Winograd path needs AVX-512");
 }
 #endif
