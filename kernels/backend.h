@@ -57,6 +57,7 @@ typedef struct {
     float *dw, *dgamma, *dbeta;
     float *dresidual;           /* the residual's gradient; NULL exactly when the forward had none */
     float *dx;                  /* the gradient of `in`, or NULL; may be the dy given */
+    const float *dx_plus;       /* added to dx (a shortcut's gradient), or NULL */
     float *scratch;             /* room for one tensor shaped like pre (the gradient between the ops) */
 } RnUnitGrad;
 
@@ -123,8 +124,9 @@ struct RnBackend {
 
     /* Optional (NULL in a backend without it): the backward of a unit from dy,
      * the gradient of its output, in one op with the bits of its three ops
-     * (bn_bwd into u->scratch, conv_bwd_filter, conv_bwd_data when u->dx), so a
-     * backend can keep the gradient between them out of memory. */
+     * (bn_bwd into u->scratch, conv_bwd_filter, conv_bwd_data when u->dx, then
+     * add of u->dx_plus), so a backend can keep the gradient between them out
+     * of memory. */
     void (*unit_bwd)(RnBackend *be, const RnUnitGrad *u, const float *dy);
 
     /* option-A shortcut: y = zero-pad channels (out_c - in.c)/2 on each side of x[:, :, ::2, ::2] */

@@ -505,14 +505,14 @@ void rn_model_loss(RnModel *m, int n, int step, bool with_grad)
 /* Backward through BN (and the ReLU after it) and the convolution: weight
  * gradients, and the gradient of the unit's input into dx when dx != NULL.
  * dy is the gradient of the unit's output; dresidual (or NULL) receives the
- * gradient that flows into the residual branch. */
+ * gradient that flows into the residual branch; dx_plus (or NULL) is added to dx. */
 static void unit_backward(RnModel *m, Unit *u, int n, const float *in, const float *dy, int relu,
-                          float *dresidual, float *dx)
+                          float *dresidual, float *dx, const float *dx_plus)
 {
     RnUnitGrad g = {.conv = u->dims, .in = in, .w = u->w, .pre = u->pre, .out = u->out, .gamma = u->gamma,
                     .beta = u->beta, .save_mean = u->save_mean, .save_invstd = u->save_invstd, .relu = relu,
                     .dw = u->dw, .dgamma = u->dgamma, .dbeta = u->dbeta, .dresidual = dresidual, .dx = dx,
-                    .scratch = m->g_pre};
+                    .dx_plus = dx_plus, .scratch = m->g_pre};
     g.conv.n = n;
     rn_backend_unit_bwd(m->be, &g, dy);
 }
@@ -527,16 +527,18 @@ static void block_backward(RnModel *m, BlockRun *br, int n)
     /* conv2 writes the gradient of conv1's output into g_in, which conv1's
      * backward then reads as dy and overwrites with the block-input gradient
      * (RnUnitGrad allows dx to be dy: each image's dy is read before its dx is written). */
-    unit_backward(m, &br->conv2, n, br->conv1.out, m->g_out, 1, dres, m->g_in);
-    unit_backward(m, &br->conv1, n, br->input, m->g_in, 1, NULL, m->g_in);
+    unit_backward(m, &br->conv2, n, br->conv1.out, m->g_out, 1, dres, m->g_in, NULL);
+    /* an identity shortcut's gradient is added as conv1's data gradient is written */
+    unit_backward(m, &br->conv1, n, br->input, m->g_in, 1, NULL, m->g_in,
+                  def->shortcut == RN_SC_IDENTITY ? m->g_res : NULL);
     RnDims in = {n, def->conv1.in_c, def->conv1.in_hw, def->conv1.in_hw};
     size_t in_count = (size_t)in.n * (size_t)in.c * (size_t)in.h * (size_t)in.w;
     switch (def->shortcut) {
     case RN_SC_NONE: break;
-    case RN_SC_IDENTITY: be->add(be, m->g_in, m->g_res, in_count); break;
+    case RN_SC_IDENTITY: break;   /* added by conv1's backward */
     case RN_SC_PAD: be->shortcut_pad_bwd(be, in, def->conv2.out_c, m->g_res, m->g_in); break;
     case RN_SC_PROJ:
-        unit_backward(m, &br->proj, n, br->input, m->g_res, 0, NULL, m->g_tmp);
+        unit_backward(m, &br->proj, n, br->input, m->g_res, 0, NULL, m->g_tmp, NULL);
         be->add(be, m->g_in, m->g_tmp, in_count);
         break;
     }
@@ -558,7 +560,7 @@ void rn_model_backward(RnModel *m, int n)
         m->g_out = m->g_in;
         m->g_in = t;
     }
-    unit_backward(m, &m->stem, n, m->x, m->g_out, 1, NULL, NULL);   /* no gradient for the images */
+    unit_backward(m, &m->stem, n, m->x, m->g_out, 1, NULL, NULL, NULL);   /* no gradient for the images */
 }
 
 void rn_model_sgd(RnModel *m, float lr, float momentum, float weight_decay)

@@ -92,12 +92,13 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
  * dst) writes image i's dy (out_c planes) to dst, called once per image from
  * the threads, each image's before its dx is written (so dx may be where
  * dy_of reads from). dw as rn_fast_conv_wino_bwd_filter, dx (NULL: none) as
- * rn_fast_conv_wino_bwd_data, the same bits; dy never goes through memory
- * shared by the threads. ws holds rn_fast_wino_bwd_ws_floats(d, threads). */
+ * rn_fast_conv_wino_bwd_data plus dx_plus (NULL: nothing), the same bits; dy
+ * never goes through memory shared by the threads. ws holds
+ * rn_fast_wino_bwd_ws_floats(d, threads). */
 typedef void (*RnFastImageFn)(void *ctx, int image, float *dst);
 size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads);
 void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
-                           void *ctx, float *dw, float *dx, float *ws);
+                           void *ctx, float *dw, float *dx, const float *dx_plus, float *ws);
 
 /* Stride-1 convolution straight from padded input planes (fast_direct.c).
  * rn_fast_direct_ok says whether d is such a convolution; ws must hold

@@ -41,6 +41,6 @@ void rn_fast_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy)
     rn_fast_bn_bwd_sums(be, out, u->pre, u->out, dy, u->gamma, u->beta, u->save_mean, u->save_invstd, u->relu,
                         u->dgamma, u->dbeta, u->dresidual, coef);
     BnImages images = {out, coef, u->relu, u->pre, dy, u->dresidual};
-    rn_fast_conv_wino_bwd(threads, &u->conv, u->in, u->w, bn_dx_of_image, &images, u->dw, u->dx,
+    rn_fast_conv_wino_bwd(threads, &u->conv, u->in, u->w, bn_dx_of_image, &images, u->dw, u->dx, u->dx_plus,
                           ws + coef_floats);
 }

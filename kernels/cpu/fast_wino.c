@@ -194,13 +194,13 @@ static inline Epilogue epilogue(const RnFastBnEval *bn, int k)
 }
 
 /* v, the outputs at dst (lanes m), through the epilogue; res points at the
- * residual of the same outputs (or is NULL). The operations and their order
- * are plane_out's in fast_bn.c: fma(v - mean, scale, beta) + res. */
+ * residual of the same outputs (or is NULL; without a batch norm it is simply
+ * added, as be->add would). The operations and their order are plane_out's in
+ * fast_bn.c: fma(v - mean, scale, beta) + res. */
 static inline __m512 finish(const Epilogue *e, __m512 v, const float *res, __mmask16 m)
 {
-    if (!e->on)
-        return v;
-    v = _mm512_fmadd_ps(_mm512_sub_ps(v, e->mean), e->scale, e->beta);
+    if (e->on)
+        v = _mm512_fmadd_ps(_mm512_sub_ps(v, e->mean), e->scale, e->beta);
     if (res)
         v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
     if (e->relu)   /* v <= 0 -> 0; a NaN stays (the comparison is false) */
@@ -817,11 +817,11 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
     return most > filt ? most : filt;
 }
 
-/* The forward of `count` consecutive images (at most g->g: one group), x and
- * y pointing at the first one's planes, U the transformed filters; through
- * bn when not NULL (bn->residual is indexed from image `first` of the batch). */
-static void forward_group(const Wino *g, const float *U, const float *x, int count, int first,
-                          const RnFastBnEval *bn, float *y, const ThreadBufs *b)
+/* The forward of `count` consecutive images (at most g->g: one group), x, y
+ * and res (NULL: none) pointing at the first one's planes, U the transformed
+ * filters; through bn when not NULL, then + res. */
+static void forward_group(const Wino *g, const float *U, const float *x, int count, const RnFastBnEval *bn,
+                          const float *res, float *y, const ThreadBufs *b)
 {
     const size_t in_img = (size_t)g->C * g->H * g->W, out_img = (size_t)g->K * g->H * g->W;
     for (int vb = 0; vb < g->Tp / 16; vb += g->bv) {   /* one block */
@@ -836,8 +836,7 @@ static void forward_group(const Wino *g, const float *U, const float *x, int cou
             rn_fast_gemm_nn(g->K, cols, g->C, U + (size_t)xi * g->K * g->C, g->C, 1, b->V + xi * xi_stride(g, g->C),
                             (ptrdiff_t)g->gt, b->M + xi * xi_stride(g, g->K), (ptrdiff_t)g->gt, 0);
         for (int j = 0; j < count; j++)
-            output_transform(g, g->K, b->M + (size_t)j * g->Tp, vb, ve, bn,
-                             bn && bn->residual ? bn->residual + (size_t)(first + j) * out_img : NULL,
+            output_transform(g, g->K, b->M + (size_t)j * g->Tp, vb, ve, bn, res ? res + (size_t)j * out_img : NULL,
                              y + (size_t)j * out_img);
     }
 }
@@ -855,7 +854,9 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
 #pragma omp for schedule(static)
         for (int gi = 0; gi < groups; gi++) {
             int i0 = gi * g->g, count = n - i0 < g->g ? n - i0 : g->g;
-            forward_group(g, U, x + (size_t)i0 * in_img, count, i0, bn, y + (size_t)i0 * out_img, &b);
+            forward_group(g, U, x + (size_t)i0 * in_img, count, bn,
+                          bn && bn->residual ? bn->residual + (size_t)i0 * out_img : NULL, y + (size_t)i0 * out_img,
+                          &b);
         }
     }
 }
@@ -962,7 +963,7 @@ size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
  * chain of operations whichever images share its product, so the bits are
  * those of the two separate passes. */
 void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
-                           void *ctx, float *dw, float *dx, float *ws)
+                           void *ctx, float *dw, float *dx, const float *dx_plus, float *ws)
 {
     Wino t = data_geometry(d), f = filter_geometry(d);
     const size_t in_img = (size_t)f.C * f.H * f.W, out_img = (size_t)f.K * f.H * f.W, usize = u_floats(&f);
@@ -992,7 +993,8 @@ void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, con
                              &bf);
                 for (int j0 = 0; dx && j0 < count; j0 += t.g) {
                     int tc = count - j0 < t.g ? count - j0 : t.g;
-                    forward_group(&t, Ut, G + (size_t)j0 * out_img, tc, i0 + j0, NULL,
+                    forward_group(&t, Ut, G + (size_t)j0 * out_img, tc, NULL,
+                                  dx_plus ? dx_plus + (size_t)(i0 + j0) * in_img : NULL,
                                   dx + (size_t)(i0 + j0) * in_img, &bt);
                 }
             }
@@ -1035,9 +1037,9 @@ size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
     return 0;
 }
 void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
-                           void *ctx, float *dw, float *dx, float *ws)
+                           void *ctx, float *dw, float *dx, const float *dx_plus, float *ws)
 {
-    (void)threads, (void)d, (void)x, (void)w, (void)dy_of, (void)ctx, (void)dw, (void)dx, (void)ws;
+    (void)threads, (void)d, (void)x, (void)w, (void)dy_of, (void)ctx, (void)dw, (void)dx, (void)dx_plus, (void)ws;
     rn_die("internal error: the Winograd path needs AVX-512");
 }
 #endif

@@ -623,14 +623,16 @@ static void check_bn_mask_paths(void)
 /* rn_fast_unit_bwd (batch norm's backward made image by image inside the
  * Winograd sweep of both convolution gradients, fast_unit.c) must give the bits
  * of its three ops: dw, dx, dgamma, dbeta and dresidual; also with dx where dy
- * is (a block's first unit), with relu off, and without a data gradient. */
-static void check_unit_bwd(int n, int c, int hw, int with_res, int relu, int dx_is_dy, int want_dx)
+ * is and a shortcut's gradient added to dx (a block's first unit), with relu
+ * off, and without a data gradient. */
+static void check_unit_bwd(int n, int c, int hw, int with_res, int relu, int dx_is_dy, int want_dx, int plus)
 {
     RnConvDims cd = conv_dims(n, c, hw, c, 3, 1);
     RnDims od = {n, c, hw, hw};
     size_t sz = out_size(&cd);
     float *in = rand_buf(sz, 1, 0.5f), *w = rand_buf(w_size(&cd), 0.2f, 0), *pre = rand_buf(sz, 2, 0.3f);
     float *res = with_res ? rand_buf(sz, 1, 0) : NULL, *dy = rand_buf(sz, 1, 0);
+    float *dx_plus = plus ? rand_buf(sz, 1, 0) : NULL;
     float *gamma = rand_buf((size_t)c, 0.5f, 1), *beta = rand_buf((size_t)c, 0.5f, 0);
     float *rm = rand_buf((size_t)c, 0.1f, 0), *rv = rand_buf((size_t)c, 0.1f, 1);
     float *sm = malloc(c * sizeof(float)), *si = malloc(c * sizeof(float)), *out = malloc(sz * sizeof(float));
@@ -649,7 +651,7 @@ static void check_unit_bwd(int n, int c, int hw, int with_res, int relu, int dx_
         RnUnitGrad u = {.conv = cd, .in = in, .w = w, .pre = pre, .out = out, .gamma = gamma, .beta = beta,
                         .save_mean = sm, .save_invstd = si, .relu = relu, .dw = grads[f][0],
                         .dgamma = grads[f][2], .dbeta = grads[f][3], .dresidual = with_res ? grads[f][4] : NULL,
-                        .dx = want_dx ? grads[f][1] : NULL, .scratch = scratch};
+                        .dx = want_dx ? grads[f][1] : NULL, .dx_plus = dx_plus, .scratch = scratch};
         RnBackend *fast = rn_cpu_backend_create(&(RnBackendOptions){.device = "cpu", .threads = 2});
         if (f == 0)
             rn_backend_unit_bwd_ops(fast, &u, dy_in);
@@ -663,12 +665,13 @@ static void check_unit_bwd(int n, int c, int hw, int with_res, int relu, int dx_
         if ((k != 1 || want_dx) && (k != 4 || with_res))
             for (size_t i = 0; i < sizes[k]; i++)
                 differ += memcmp(&grads[0][k][i], &grads[1][k][i], sizeof(float)) != 0;
-    CHECK(differ == 0, "unit backward n=%d %dx%dx%d res=%d relu=%d dx%s: one sweep gives the bits of the three "
-          "ops (%zu differ)", n, c, hw, hw, with_res, relu, !want_dx ? " none" : dx_is_dy ? " = dy" : "", differ);
+    CHECK(differ == 0, "unit backward n=%d %dx%dx%d res=%d relu=%d dx%s%s: one sweep gives the bits of the three "
+          "ops (%zu differ)", n, c, hw, hw, with_res, relu, !want_dx ? " none" : dx_is_dy ? " = dy" : "",
+          plus ? " + shortcut" : "", differ);
     for (int f = 0; f < 2; f++)
         for (int k = 0; k < 5; k++)
             free(grads[f][k]);
-    free(in); free(w); free(pre); free(res); free(dy); free(gamma); free(beta); free(rm); free(rv);
+    free(in); free(w); free(pre); free(res); free(dy); free(dx_plus); free(gamma); free(beta); free(rm); free(rv);
     free(sm); free(si); free(out);
 }
 
@@ -806,14 +809,14 @@ int main(void)
 
     /* a unit's backward in one sweep, at each Winograd plane of the nets and
      * odd batches (a last filter group or chunk cut short) */
-    check_unit_bwd(128, 16, 32, 1, 1, 0, 1);
-    check_unit_bwd(128, 16, 32, 0, 1, 1, 1);
-    check_unit_bwd(128, 32, 16, 1, 1, 0, 1);
-    check_unit_bwd(80, 32, 16, 0, 1, 1, 1);
-    check_unit_bwd(128, 64, 8, 0, 1, 1, 1);
-    check_unit_bwd(37, 64, 8, 1, 1, 0, 1);
-    check_unit_bwd(5, 16, 32, 1, 0, 0, 1);
-    check_unit_bwd(3, 8, 4, 0, 1, 0, 0);
+    check_unit_bwd(128, 16, 32, 1, 1, 0, 1, 0);
+    check_unit_bwd(128, 16, 32, 0, 1, 1, 1, 1);
+    check_unit_bwd(128, 32, 16, 1, 1, 0, 1, 0);
+    check_unit_bwd(80, 32, 16, 0, 1, 1, 1, 1);
+    check_unit_bwd(128, 64, 8, 0, 1, 1, 1, 1);
+    check_unit_bwd(37, 64, 8, 1, 1, 0, 1, 0);
+    check_unit_bwd(5, 16, 32, 1, 0, 0, 1, 1);
+    check_unit_bwd(3, 8, 4, 0, 1, 0, 0, 0);
 
     /* the fused eval op: the Winograd epilogue at each plane size, and the
      * two-pass fallback (stem, stride 2) */
