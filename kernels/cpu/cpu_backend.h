@@ -26,6 +26,9 @@ typedef struct {
     CpuSlot slots[RN_SLOTS];
 } CpuContext;
 
+/* Zeroed host memory, 64-byte aligned; 2 MiB pages asked for when big (cpu_backend.c). free() releases it. */
+void *cpu_host_alloc(size_t bytes);
+
 /* The thread count for `#pragma omp parallel for num_threads(...)`. */
 static inline int cpu_threads(const RnBackend *be)
 {

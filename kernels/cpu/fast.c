@@ -32,10 +32,7 @@ float *rn_fast_workspace(size_t floats)
     if (floats <= workspace_floats)
         return workspace;
     free(workspace);
-    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    workspace = aligned_alloc(64, bytes);
-    if (!workspace)
-        rn_die("out of memory for a %zu MiB convolution workspace", bytes >> 20);
+    workspace = cpu_host_alloc(floats * sizeof(float));
     workspace_floats = floats;
     return workspace;
 }
