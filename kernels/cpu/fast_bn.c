@@ -68,34 +68,52 @@ static inline void plane_out(const float *x, const float *res, int relu, float m
     }
 }
 
+/* The sweeps walk BLOCK channels together, image by image: in NCHW the planes
+ * of neighbouring channels are neighbours in memory, so a block reads runs of
+ * BLOCK planes where one channel alone would read one plane (4 KiB at 32x32)
+ * and jump. The hardware prefetchers stop at each 4 KiB run's end: one core
+ * read 16x32x32 planes channel by channel at 11 GB/s, four at a time at 20
+ * GB/s. Each channel's sums are still made plane by plane in image order, so
+ * the blocking changes no bits. */
+enum { BLOCK = 4 };
+
 void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
                           const float *residual, int relu, float momentum, float eps,
                           float *running_mean, float *running_var,
                           float *save_mean, float *save_invstd, float *y)
 {
-    const int hw = d.h * d.w;
+    const int hw = d.h * d.w, blocks = (d.c + BLOCK - 1) / BLOCK;
     const double count = (double)d.n * hw;
 #pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
-    for (int c = 0; c < d.c; c++) {
-        double sum = 0;
+    for (int bl = 0; bl < blocks; bl++) {
+        const int c0 = bl * BLOCK, nc = d.c - c0 < BLOCK ? d.c - c0 : BLOCK;
+        double sum[BLOCK] = {0}, sq[BLOCK] = {0};
+        float mean[BLOCK], scale[BLOCK];
         for (int i = 0; i < d.n; i++)
-            sum += plane_sum(x + ((size_t)i * d.c + c) * hw, hw);
-        const float mean = (float)(sum / count);
-        double sq = 0;
+            for (int b = 0; b < nc; b++)
+                sum[b] += plane_sum(x + ((size_t)i * d.c + c0 + b) * hw, hw);
+        for (int b = 0; b < nc; b++)
+            mean[b] = (float)(sum[b] / count);
         for (int i = 0; i < d.n; i++)
-            sq += plane_sqdev(x + ((size_t)i * d.c + c) * hw, hw, mean);
-        const double var = sq / count;
-        const float invstd = (float)(1.0 / sqrt(var + eps));
-        const float scale = gamma[c] * invstd;
-        for (int i = 0; i < d.n; i++) {
-            size_t off = ((size_t)i * d.c + c) * hw;
-            plane_out(x + off, residual ? residual + off : NULL, relu, mean, scale, beta[c], y + off, hw);
+            for (int b = 0; b < nc; b++)
+                sq[b] += plane_sqdev(x + ((size_t)i * d.c + c0 + b) * hw, hw, mean[b]);
+        for (int b = 0; b < nc; b++) {
+            const int c = c0 + b;
+            const double var = sq[b] / count;
+            const float invstd = (float)(1.0 / sqrt(var + eps));
+            scale[b] = gamma[c] * invstd;
+            const double unbiased = count > 1 ? sq[b] / (count - 1) : var;
+            running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[b];
+            running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * unbiased);
+            save_mean[c] = mean[b];
+            save_invstd[c] = invstd;
         }
-        const double unbiased = count > 1 ? sq / (count - 1) : var;
-        running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean;
-        running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * unbiased);
-        save_mean[c] = mean;
-        save_invstd[c] = invstd;
+        for (int i = 0; i < d.n; i++)
+            for (int b = 0; b < nc; b++) {
+                size_t off = ((size_t)i * d.c + c0 + b) * hw;
+                plane_out(x + off, residual ? residual + off : NULL, relu, mean[b], scale[b], beta[c0 + b], y + off,
+                          hw);
+            }
     }
 }
 
@@ -126,53 +144,68 @@ static inline float relu_grad_from_x(float x, float g, float mean, float scale, 
     return fmaf(x - mean, scale, beta) > 0 ? g : 0;
 }
 
-/* Pass 1 for channel c: dgamma, dbeta, dresidual, and pass 2's coefficients */
-static RnFastBnGrad channel_sums(RnDims d, int c, const float *x, const float *y, const float *dy,
-                                 const float *gamma, const float *beta, const float *save_mean,
-                                 const float *save_invstd, int relu, float *dgamma, float *dbeta, float *dresidual)
+/* Pass 1 over one plane of channel k: adds to its sum g and sum g * (x - mean),
+ * and writes the residual's gradient g when rp */
+static inline void plane_sums(const RnFastBnGrad *k, int relu, const float *xp, const float *yp, const float *gp,
+                              float *rp, int hw, double *sum_g, double *sum_gx)
+{
+    const float mean = k->mean;
+    float sg = 0, sgx = 0;
+    if (relu && rp) {
+#pragma omp simd reduction(+ : sg, sgx)
+        for (int j = 0; j < hw; j++) {
+            float g = yp[j] > 0 ? gp[j] : 0;
+            sg += g;
+            sgx += g * (xp[j] - mean);
+            rp[j] = g;   /* after the read of gp[j]: dresidual may be dy */
+        }
+    } else if (relu) {
+#pragma omp simd reduction(+ : sg, sgx)
+        for (int j = 0; j < hw; j++) {
+            float g = relu_grad_from_x(xp[j], gp[j], mean, k->scale, k->beta);
+            sg += g;
+            sgx += g * (xp[j] - mean);
+        }
+    } else {
+#pragma omp simd reduction(+ : sg, sgx)
+        for (int j = 0; j < hw; j++) {
+            sg += gp[j];
+            sgx += gp[j] * (xp[j] - mean);
+            if (rp)
+                rp[j] = gp[j];
+        }
+    }
+    *sum_g += sg;
+    *sum_gx += sgx;
+}
+
+/* Pass 1 for channels [c0, c0 + nc) (nc <= BLOCK): dgamma, dbeta, dresidual,
+ * and pass 2's coefficients into k[0 .. nc) */
+static void block_sums(RnDims d, int c0, int nc, const float *x, const float *y, const float *dy,
+                       const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
+                       int relu, float *dgamma, float *dbeta, float *dresidual, RnFastBnGrad *k)
 {
     const int hw = d.h * d.w;
     const double count = (double)d.n * hw;
-    const float mean = save_mean[c], invstd = save_invstd[c];
-    const float scale = gamma[c] * invstd, b = beta[c];
-    double sum_g = 0, sum_gx = 0;   /* sum g, sum g * (x - mean) */
-    for (int i = 0; i < d.n; i++) {
-        size_t off = ((size_t)i * d.c + c) * hw;
-        const float *xp = x + off, *yp = y + off, *gp = dy + off;
-        float *rp = dresidual ? dresidual + off : NULL;
-        float sg = 0, sgx = 0;
-        if (relu && rp) {
-#pragma omp simd reduction(+ : sg, sgx)
-            for (int j = 0; j < hw; j++) {
-                float g = yp[j] > 0 ? gp[j] : 0;
-                sg += g;
-                sgx += g * (xp[j] - mean);
-                rp[j] = g;   /* after the read of gp[j]: dresidual may be dy */
-            }
-        } else if (relu) {
-#pragma omp simd reduction(+ : sg, sgx)
-            for (int j = 0; j < hw; j++) {
-                float g = relu_grad_from_x(xp[j], gp[j], mean, scale, b);
-                sg += g;
-                sgx += g * (xp[j] - mean);
-            }
-        } else {
-#pragma omp simd reduction(+ : sg, sgx)
-            for (int j = 0; j < hw; j++) {
-                sg += gp[j];
-                sgx += gp[j] * (xp[j] - mean);
-                if (rp)
-                    rp[j] = gp[j];
-            }
+    double sum_g[BLOCK] = {0}, sum_gx[BLOCK] = {0};
+    for (int b = 0; b < nc; b++)
+        k[b] = (RnFastBnGrad){save_mean[c0 + b], gamma[c0 + b] * save_invstd[c0 + b], beta[c0 + b], 0, 0, 0};
+    for (int i = 0; i < d.n; i++)
+        for (int b = 0; b < nc; b++) {
+            size_t off = ((size_t)i * d.c + c0 + b) * hw;
+            plane_sums(&k[b], relu, x + off, y + off, dy + off, dresidual ? dresidual + off : NULL, hw, &sum_g[b],
+                       &sum_gx[b]);
         }
-        sum_g += sg;
-        sum_gx += sgx;
+    for (int b = 0; b < nc; b++) {
+        const int c = c0 + b;
+        const float invstd = save_invstd[c];
+        dbeta[c] = (float)sum_g[b];
+        dgamma[c] = (float)(sum_gx[b] * invstd);
+        /* dx = gamma*invstd * (g - sum_g/count - (x-mean)*invstd^2 * sum_gx/count) */
+        k[b].k = gamma[c] * invstd;
+        k[b].mg = (float)(sum_g[b] / count);
+        k[b].mx = (float)(sum_gx[b] / count * invstd * invstd);
     }
-    dbeta[c] = (float)sum_g;
-    dgamma[c] = (float)(sum_gx * invstd);
-    /* dx = gamma*invstd * (g - sum_g/count - (x-mean)*invstd^2 * sum_gx/count) */
-    return (RnFastBnGrad){mean, scale, b, gamma[c] * invstd, (float)(sum_g / count),
-                          (float)(sum_gx / count * invstd * invstd)};
 }
 
 /* Pass 2 over one plane: dx from x and dy, or from x and g = dresidual (pass
@@ -196,9 +229,13 @@ void rn_fast_bn_bwd_sums(RnBackend *be, RnDims d, const float *x, const float *y
                          const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
                          int relu, float *dgamma, float *dbeta, float *dresidual, RnFastBnGrad *coef)
 {
+    const int blocks = (d.c + BLOCK - 1) / BLOCK;
 #pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
-    for (int c = 0; c < d.c; c++)
-        coef[c] = channel_sums(d, c, x, y, dy, gamma, beta, save_mean, save_invstd, relu, dgamma, dbeta, dresidual);
+    for (int bl = 0; bl < blocks; bl++) {
+        const int c0 = bl * BLOCK, nc = d.c - c0 < BLOCK ? d.c - c0 : BLOCK;
+        block_sums(d, c0, nc, x, y, dy, gamma, beta, save_mean, save_invstd, relu, dgamma, dbeta, dresidual,
+                   coef + c0);
+    }
 }
 
 void rn_fast_bn_bwd_image(RnDims d, const RnFastBnGrad *coef, int relu, const float *x, const float *dy,
@@ -216,14 +253,16 @@ void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, con
                     const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,
                     int relu, float *dx, float *dgamma, float *dbeta, float *dresidual)
 {
-    const int hw = d.h * d.w;
+    const int hw = d.h * d.w, blocks = (d.c + BLOCK - 1) / BLOCK;
 #pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
-    for (int c = 0; c < d.c; c++) {
-        RnFastBnGrad k = channel_sums(d, c, x, y, dy, gamma, beta, save_mean, save_invstd, relu, dgamma, dbeta,
-                                      dresidual);
-        for (int i = 0; i < d.n; i++) {
-            size_t off = ((size_t)i * d.c + c) * hw;
-            plane_grad(&k, relu && !dresidual, x + off, (dresidual ? dresidual : dy) + off, dx + off, hw);
-        }
+    for (int bl = 0; bl < blocks; bl++) {
+        const int c0 = bl * BLOCK, nc = d.c - c0 < BLOCK ? d.c - c0 : BLOCK;
+        RnFastBnGrad k[BLOCK];
+        block_sums(d, c0, nc, x, y, dy, gamma, beta, save_mean, save_invstd, relu, dgamma, dbeta, dresidual, k);
+        for (int i = 0; i < d.n; i++)
+            for (int b = 0; b < nc; b++) {
+                size_t off = ((size_t)i * d.c + c0 + b) * hw;
+                plane_grad(&k[b], relu && !dresidual, x + off, (dresidual ? dresidual : dy) + off, dx + off, hw);
+            }
     }
 }
