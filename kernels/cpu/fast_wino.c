@@ -946,13 +946,17 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
     filter_grad_untransform(threads, f.m, dU, f.K, f.C, dw);
 }
 
-/* Per thread: the filter gradient's buffers, the data gradient's, and the dy
- * of one filter group of images. */
+/* The sweep's per-thread floats: the filter gradient's buffers, the data
+ * gradient's, and the dy of one filter group of images. */
+static size_t sweep_thread_floats(const Wino *t, const Wino *f)
+{
+    return thread_floats(f) + thread_floats(t) + round16((size_t)f->g * f->K * f->H * f->W);
+}
+
 size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
 {
     Wino t = data_geometry(d), f = filter_geometry(d);
-    size_t per_thread = thread_floats(&t) + thread_floats(&f) + round16((size_t)f.g * f.K * f.H * f.W);
-    return u_floats(&t) + filter_shared_floats(&f, d->n) + per_thread * (size_t)threads;
+    return u_floats(&t) + filter_shared_floats(&f, d->n) + sweep_thread_floats(&t, &f) * (size_t)threads;
 }
 
 /* Both gradients in one sweep over the images (fast.h). Each thread makes the
@@ -974,12 +978,11 @@ void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, con
     }
     float *Ut = ws, *dU = Ut + u_floats(&t), *partial = dU + usize;
     float *thread_ws = dU + filter_shared_floats(&f, d->n);
-    const size_t per_thread = thread_floats(&t) + thread_floats(&f) + round16((size_t)f.g * out_img);
     if (dx)
         filter_transform(threads, t.m, w, d->in_c, d->out_c, 1, Ut);
 #pragma omp parallel num_threads(threads)
     {
-        float *mine = thread_ws + per_thread * (size_t)omp_get_thread_num();
+        float *mine = thread_ws + sweep_thread_floats(&t, &f) * (size_t)omp_get_thread_num();
         ThreadBufs bf = thread_bufs(&f, mine), bt = thread_bufs(&t, mine + thread_floats(&f));
         float *G = mine + thread_floats(&f) + thread_floats(&t);   /* dy of one filter group */
 #pragma omp for schedule(static)
