@@ -151,8 +151,8 @@ void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, con
  * (dgamma, dbeta, dresidual, and each channel's coefficients of dx), then dx
  * one image at a time (all channels of image `image`, to dx; the same bits). */
 typedef struct {
-    float mean, scale, beta;   /* the forward's, for the ReLU mask */
-    float k, mg, mx;           /* dx = k * (g - mg - (x - mean) * mx) */
+    float mean, scale, beta;   /* the forward's (scale = gamma * invstd), for the ReLU mask */
+    float mg, mx;              /* dx = scale * (g - mg - (x - mean) * mx) */
 } RnFastBnGrad;
 void rn_fast_bn_bwd_sums(RnBackend *be, RnDims d, const float *x, const float *y, const float *dy,
                          const float *gamma, const float *beta, const float *save_mean, const float *save_invstd,

@@ -189,7 +189,7 @@ static void block_sums(RnDims d, int c0, int nc, const float *x, const float *y,
     const double count = (double)d.n * hw;
     double sum_g[BLOCK] = {0}, sum_gx[BLOCK] = {0};
     for (int b = 0; b < nc; b++)
-        k[b] = (RnFastBnGrad){save_mean[c0 + b], gamma[c0 + b] * save_invstd[c0 + b], beta[c0 + b], 0, 0, 0};
+        k[b] = (RnFastBnGrad){save_mean[c0 + b], gamma[c0 + b] * save_invstd[c0 + b], beta[c0 + b], 0, 0};
     for (int i = 0; i < d.n; i++)
         for (int b = 0; b < nc; b++) {
             size_t off = ((size_t)i * d.c + c0 + b) * hw;
@@ -202,7 +202,6 @@ static void block_sums(RnDims d, int c0, int nc, const float *x, const float *y,
         dbeta[c] = (float)sum_g[b];
         dgamma[c] = (float)(sum_gx[b] * invstd);
         /* dx = gamma*invstd * (g - sum_g/count - (x-mean)*invstd^2 * sum_gx/count) */
-        k[b].k = gamma[c] * invstd;
         k[b].mg = (float)(sum_g[b] / count);
         k[b].mx = (float)(sum_gx[b] / count * invstd * invstd);
     }
@@ -216,12 +215,12 @@ static inline void plane_grad(const RnFastBnGrad *k, int mask_from_x, const floa
     if (mask_from_x) {
 #pragma omp simd
         for (int j = 0; j < hw; j++)
-            dp[j] = k->k * (relu_grad_from_x(xp[j], gp[j], k->mean, k->scale, k->beta) - k->mg -
+            dp[j] = k->scale * (relu_grad_from_x(xp[j], gp[j], k->mean, k->scale, k->beta) - k->mg -
                             (xp[j] - k->mean) * k->mx);
     } else {
 #pragma omp simd
         for (int j = 0; j < hw; j++)
-            dp[j] = k->k * (gp[j] - k->mg - (xp[j] - k->mean) * k->mx);
+            dp[j] = k->scale * (gp[j] - k->mg - (xp[j] - k->mean) * k->mx);
     }
 }
 
