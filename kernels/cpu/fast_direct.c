@@ -274,14 +274,14 @@ static inline const float *b_row(const float *X, size_t xs, int taps, const int 
 
 #if defined(__AVX512F__)
 
-enum { NT_MR = 4, NT_NR = 6 };
+enum { NT_MR = DOT_TILE_MR, NT_NR = DOT_TILE_NR };   /* 4 x 4: see fast_tile.h */
 
 static inline __attribute__((always_inline)) void
 nt_shift_block(const int mr, const int nr, int K, const float *A, size_t lda, const float *X, size_t xs,
                int taps, const int *off, int r0, float *C, ptrdiff_t ldc, int accumulate)
 {
     const float *b[NT_NR];
-#pragma GCC unroll 6
+#pragma GCC unroll 4
     for (int j = 0; j < nr; j++)
         b[j] = b_row(X, xs, taps, off, r0 + j);
     dot_tile(mr, nr, K, A, (ptrdiff_t)lda, b, C, ldc, accumulate);
@@ -289,7 +289,7 @@ nt_shift_block(const int mr, const int nr, int K, const float *A, size_t lda, co
 
 #define NT_CASE(r, n) \
     case (r) * 8 + (n): nt_shift_block(r, n, K, a, lda, X, xs, taps, off, j, c, ldc, accumulate); break;
-#define NT_ROWS(r) NT_CASE(r, 6) NT_CASE(r, 5) NT_CASE(r, 4) NT_CASE(r, 3) NT_CASE(r, 2) NT_CASE(r, 1)
+#define NT_ROWS(r) NT_CASE(r, 4) NT_CASE(r, 3) NT_CASE(r, 2) NT_CASE(r, 1)
 
 /* C[o][r] (+)= sum_{k<K} A[o*lda + k] * B_r[k], o < M, r < R (B_r from b_row) */
 static void nt_shift(int M, int R, int K, const float *A, size_t lda, const float *X, size_t xs, int taps,

@@ -102,7 +102,7 @@ void rn_fast_gemm_nn(int M, int N, int K, const float *A, ptrdiff_t a_rs, ptrdif
     }
 }
 
-enum { NT_MR = 4, NT_NR = 4 };
+enum { NT_MR = DOT_TILE_MR, NT_NR = DOT_TILE_NR };   /* 4 x 4: see fast_tile.h */
 
 /* One tile of C = A . B^T: the columns' operands are rows of B. */
 static inline __attribute__((always_inline)) void

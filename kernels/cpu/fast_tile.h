@@ -13,7 +13,11 @@ static inline __mmask16 lane_mask(int n, int j)
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
 }
 
-enum { DOT_TILE_MR = 4, DOT_TILE_NR = 6 };
+/* 4 x 4: the 8 operand vectors fit in registers next to the 16 accumulators
+ * (with a 4 x 6 tile's 24 they do not, gcc then folds each operand into every
+ * FMA as a memory operand, and the loop waits on loads: the stem's filter
+ * gradient ran 1.4 ms a step with 4 x 6 tiles, 0.95 ms with 4 x 4). */
+enum { DOT_TILE_MR = 4, DOT_TILE_NR = 4 };
 
 /* Left to itself, gcc folds a loaded vector into each FMA that uses it as a
  * memory operand, so a value used by several FMAs is loaded again for each:
@@ -58,7 +62,7 @@ static inline __m512 sum_lanes16(const __m512 a[16])
  * Rows of A are contiguous; each column's operand b[j] is its own row pointer,
  * so a caller can point them at rows of a matrix or at shifted input planes.
  * Each product is accumulated in 16 lanes and reduced at the end, in the same
- * order whatever the caller. mr <= 4 and nr <= 6 are compile-time constants at
+ * order whatever the caller. mr <= 4 and nr <= 4 are compile-time constants at
  * every call site (a switch), so the loops unroll and acc[][] lives in registers. */
 static inline __attribute__((always_inline)) void
 dot_tile(const int mr, const int nr, int K, const float *A, ptrdiff_t lda, const float *const *b,
@@ -67,7 +71,7 @@ dot_tile(const int mr, const int nr, int K, const float *A, ptrdiff_t lda, const
     __m512 acc[DOT_TILE_MR][DOT_TILE_NR];
 #pragma GCC unroll 4
     for (int i = 0; i < mr; i++)
-#pragma GCC unroll 6
+#pragma GCC unroll 4
         for (int j = 0; j < nr; j++)
             acc[i][j] = _mm512_setzero_ps();
     int k = 0;
@@ -78,15 +82,14 @@ dot_tile(const int mr, const int nr, int K, const float *A, ptrdiff_t lda, const
             av[i] = _mm512_loadu_ps(A + i * lda + k);
             keep_in_register(&av[i]);
         }
-#pragma GCC unroll 6
+#pragma GCC unroll 4
         for (int j = 0; j < nr; j++) {
             bv[j] = _mm512_loadu_ps(b[j] + k);
-            if (mr * nr + mr + nr <= 32)   /* else the accumulators would spill: let gcc fold these */
-                keep_in_register(&bv[j]);
+            keep_in_register(&bv[j]);
         }
 #pragma GCC unroll 4
         for (int i = 0; i < mr; i++)
-#pragma GCC unroll 6
+#pragma GCC unroll 4
             for (int j = 0; j < nr; j++)
                 acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
     }
@@ -96,17 +99,16 @@ dot_tile(const int mr, const int nr, int K, const float *A, ptrdiff_t lda, const
 #pragma GCC unroll 4
         for (int i = 0; i < mr; i++)
             av[i] = _mm512_maskz_loadu_ps(m, A + i * lda + k);
-#pragma GCC unroll 6
+#pragma GCC unroll 4
         for (int j = 0; j < nr; j++)
             bv[j] = _mm512_maskz_loadu_ps(m, b[j] + k);
 #pragma GCC unroll 4
         for (int i = 0; i < mr; i++)
-#pragma GCC unroll 6
+#pragma GCC unroll 4
             for (int j = 0; j < nr; j++)
                 acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
     }
-    int j0 = 0;
-    if (mr == 4 && nr >= 4) {   /* the first 4 columns of 4 rows: one shared reduction */
+    if (mr == 4 && nr == 4) {   /* a whole tile: one shared reduction */
         __m512 a16[16];
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++)
@@ -119,12 +121,12 @@ dot_tile(const int mr, const int nr, int K, const float *A, ptrdiff_t lda, const
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++)
             _mm_storeu_ps(C + i * ldc, accumulate ? _mm_add_ps(_mm_loadu_ps(C + i * ldc), r[i]) : r[i]);
-        j0 = 4;
+        return;
     }
 #pragma GCC unroll 4
     for (int i = 0; i < mr; i++)
-#pragma GCC unroll 6
-        for (int j = j0; j < nr; j++) {
+#pragma GCC unroll 4
+        for (int j = 0; j < nr; j++) {
             float s = _mm512_reduce_add_ps(acc[i][j]);
             C[i * ldc + j] = accumulate ? C[i * ldc + j] + s : s;
         }
