@@ -26,9 +26,10 @@
  * sit on 2 MiB pages (transparent huge pages, where the kernel has them):
  * the layers stream whole tensors, and with 4 KiB pages a core's stream
  * starts over at every page (the prefetchers stop at page ends, each page
- * needs its own TLB entry). On the AMD EPYC (Zen 5) the fast paths were tuned on, one core
- * reads a large array at 19 GB/s on 4 KiB pages and at 31 GB/s on 2 MiB
- * pages. The advice must come before the pages are first touched. */
+ * needs its own TLB entry). On the AMD EPYC (Zen 5) the fast paths were
+ * tuned on, one core reads a large array at 19 GB/s on 4 KiB pages and at
+ * 31 GB/s on 2 MiB pages. The advice must come before the pages are first
+ * touched. */
 enum { CPU_ALIGN = 64, HUGE_PAGE = 2 << 20 };
 
 void *cpu_host_alloc(size_t bytes)

@@ -599,7 +599,7 @@ static void check_bn_mask_paths(void)
     float gamma[4] = {1, 0.7f, 1.3f, 2}, beta[4] = {0, 0, 0.25f, 0}, rm[4] = {0}, rv[4] = {1, 1, 1, 1};
     float sm[4], si[4], dg1[4], db1[4], dg2[4], db2[4];
     for (size_t i = 0; i < sz; i++)
-        x[i] = (float)((int)(i % 3) - 1);   /* each plane of 16 holds -1, 0, 1 cyclically: 6 planes of a channel balance */
+        x[i] = (float)((int)(i % 3) - 1);   /* -1, 0, 1 cyclically: a channel's 6 planes of 16 balance */
     rn_fast_bn_fwd_train(NULL, d, x, gamma, beta, NULL, 1, 0.1f, 1e-5f, rm, rv, sm, si, y);
     beta[1] = -(gamma[1] * si[1]);
     beta[3] = -(gamma[3] * si[3]);
