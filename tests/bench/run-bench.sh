@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: one speed table of our CPU backend against PyTorch on the same
 # machine (when /usr/bin/python3 can import torch; nothing is installed), plus
-# the reference kernels as the baseline, 1-vs-2-thread scaling, the peak RSS of
-# a training process, and the GPU rows when a CUDA device is usable.
+# the reference kernels as the baseline, 1-vs-2-thread scaling, the fp32 FMA
+# rate the cores sustain (bench_peak), the peak RSS of a training process, and
+# the GPU rows when a CUDA device is usable.
 #
 #   make bench                      build, then this script
 #   RN_BENCH_STEPS=15               timed steps per measurement (median)
@@ -89,6 +90,17 @@ echo "ResNet-20 reference kernels (cpu-ref): train $(kv train_img_s "$ref")/s, e
      "fast paths: $(ratio "$(kv train_img_s "$two")" "$(kv train_img_s "$ref")") the reference's training speed"
 echo "ResNet-20 thread scaling: 1 thread $(kv train_img_s "$one")/s, 2 threads $(kv train_img_s "$two")/s:" \
      "$(ratio "$(kv train_img_s "$two")" "$(kv train_img_s "$one")") (target 1.8x)"
+
+# What the arithmetic allows: the FMA rate a core sustains (not the chip's
+# nominal peak), and how close our Winograd GEMM gets to it.
+peak="$build/bench/bench_peak"
+if [ -x "$peak" ]; then
+    p=$("$peak")
+    echo "fp32 FMA rate sustained: one core $(kv fma_gflops_1t "$p") GFLOP/s, both $(kv fma_gflops_2t "$p") GFLOP/s;" \
+         "the Winograd products (rn_fast_gemm_nn) on one core: $(kv gemm_gflops "$p") GFLOP/s" \
+         "($(awk -v a="$(kv gemm_gflops "$p")" -v b="$(kv fma_gflops_1t "$p")" \
+             'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.0f%%", 100 * a / b; else print "-" }') of a core's FMA rate)"
+fi
 
 # Peak resident memory of a training process (model, activations, workspace) at batch 128.
 for depth in 56 110; do
