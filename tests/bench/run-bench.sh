@@ -7,6 +7,7 @@
 #
 #   make bench                      build, then this script
 #   RN_BENCH_STEPS=15               timed steps per measurement (median)
+#   RN_BENCH_ROUNDS=3               rounds of ours-then-PyTorch per net (medians)
 #   RN_BENCH_EPOCH=2560             images of the scaled epoch (0: skip; 50000: a real one)
 #   RN_BENCH_DATASET=FILE.ds        real images for the epoch (default: random)
 #   RN_BENCH_NETS="resnet:20 plain:20 resnet:56 plain:56"
@@ -16,8 +17,11 @@
 # at batch 128 on random data; "epoch" is a scaled epoch through the data
 # pipeline (order, crop, flip, normalise) plus the test pass over a fifth as
 # many images, per training image: the figure issue 5 compares with PyTorch's
-# bare step. "eval" is eval mode at batch 1000. The ratios are ours / PyTorch's
-# in the same run; the machine is shared, so rerun when the numbers look noisy.
+# bare step. "eval" is eval mode at batch 1000. Each net runs RN_BENCH_ROUNDS
+# rounds, ours then PyTorch's; the table gives the median of each figure, and
+# each ratio is the median of the rounds' ratios (ours / PyTorch's in the same
+# round), so a slow spell of a shared machine moves one round, not the ratio.
+# The ratio's range over the rounds follows it in brackets.
 #
 # PyTorch runs with glibc's malloc tuned (the issue's peer is "malloc tuned"):
 # without it every step returns its activations to the kernel and faults them
@@ -29,6 +33,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 build="${RN_BUILD:-$here/../../build}"
 bench="$build/bench/bench_step"
 steps="${RN_BENCH_STEPS:-15}"
+rounds="${RN_BENCH_ROUNDS:-3}"
 epoch="${RN_BENCH_EPOCH:-2560}"
 nets="${RN_BENCH_NETS:-resnet:20 plain:20 resnet:56 plain:56}"
 py="${RN_BENCH_PYTHON:-/usr/bin/python3}"
@@ -36,6 +41,7 @@ torch_env=(env MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=42949672
 [ "${RN_BENCH_TORCH_MALLOC:-tuned}" = plain ] && torch_env=(env)
 
 [ -x "$bench" ] || { echo "run-bench: $bench not built (run 'make bench')" >&2; exit 1; }
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "run-bench: RN_BENCH_ROUNDS=$rounds: expected a count >= 1" >&2; exit 1; }
 
 kv() {   # kv KEY LINE: the value of KEY=... in a key=value line, or "-"
     local v
@@ -44,6 +50,18 @@ kv() {   # kv KEY LINE: the value of KEY=... in a key=value line, or "-"
 }
 ratio() {   # ratio A B: A/B with two decimals, or "-"
     awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "-" }'
+}
+median() {   # median X...: the median of the numbers among the arguments, or "-"
+    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+        awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+                                   else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio_range() {   # ratio_range A1 B1 A2 B2 ...: "median (min-max)" of the ratios Ai/Bi, or "-"
+    awk 'BEGIN { for (i = 1; i + 1 < ARGC; i += 2) if (ARGV[i] + 0 > 0 && ARGV[i + 1] + 0 > 0) r[++n] = ARGV[i] / ARGV[i + 1];
+                 if (!n) { print "-"; exit }
+                 for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+                 m = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+                 if (n == 1) printf "%.2fx", m; else printf "%.2fx (%.2f-%.2f)", m, r[1], r[n] }' "$@"
 }
 label() {   # label ARCH DEPTH
     case "$1" in resnet) echo "ResNet-$2" ;; plain) echo "Plain-$2" ;; esac
@@ -64,32 +82,44 @@ if [ "$have_torch" = 1 ]; then
 else
     echo "# PyTorch: not importable by $py (install Debian's python3-torch for the comparison)"
 fi
-echo "# steps per median: $steps; scaled epoch: $epoch training images + $((epoch / 5)) test images"
+echo "# steps per median: $steps; scaled epoch: $epoch training images + $((epoch / 5)) test images;" \
+     "rounds per net: $rounds (figures: medians; ratios: median of the rounds' ratios (range))"
 echo
-printf '| %-10s | %9s | %9s | %9s | %9s | %9s | %11s | %10s | %8s |\n' net "train/s" "epoch/s" "eval/s" \
+printf '| %-10s | %9s | %9s | %9s | %9s | %9s | %-19s | %-19s | %8s |\n' net "train/s" "epoch/s" "eval/s" \
     "torch tr/s" "torch ev/s" "epoch/torch" "eval/torch" "RSS MiB"
-printf '|%s|\n' "------------|-----------|-----------|-----------|-----------|-----------|-------------|------------|----------"
+printf '|%s|\n' "------------|-----------|-----------|-----------|------------|------------|---------------------|---------------------|----------"
 for spec in $nets; do
     arch=${spec%%:*} depth=${spec##*:}
-    ours=$("$bench" --arch "$arch" --depth "$depth" --steps "$steps" --epoch-images "$epoch" "${ds_opt[@]}")
-    torch_line=""
-    [ "$have_torch" = 1 ] && torch_line=$("${torch_env[@]}" "$py" "$here/pytorch_bench.py" --arch "$arch" \
-        --depth "$depth" --steps "$steps" --threads 2 2>/dev/null)
-    tr=$(kv train_img_s "$ours") ep=$(kv epoch_img_s "$ours") ev=$(kv eval_img_s "$ours")
-    ttr=$(kv train_img_s "$torch_line") tev=$(kv eval_img_s "$torch_line")
-    printf '| %-10s | %9s | %9s | %9s | %9s | %9s | %11s | %10s | %8s |\n' "$(label "$arch" "$depth")" \
-        "$tr" "$ep" "$ev" "$ttr" "$tev" "$(ratio "$ep" "$ttr")" "$(ratio "$ev" "$tev")" "$(kv rss_mib "$ours")"
+    tr=() ep=() ev=() ttr=() tev=() ep_pairs=() ev_pairs=() rss=()
+    for ((r = 0; r < rounds; r++)); do
+        ours=$("$bench" --arch "$arch" --depth "$depth" --steps "$steps" --epoch-images "$epoch" "${ds_opt[@]}")
+        torch_line=""
+        [ "$have_torch" = 1 ] && torch_line=$("${torch_env[@]}" "$py" "$here/pytorch_bench.py" --arch "$arch" \
+            --depth "$depth" --steps "$steps" --threads 2 2>/dev/null)
+        tr+=("$(kv train_img_s "$ours")") ep+=("$(kv epoch_img_s "$ours")") ev+=("$(kv eval_img_s "$ours")")
+        ttr+=("$(kv train_img_s "$torch_line")") tev+=("$(kv eval_img_s "$torch_line")")
+        rss+=("$(kv rss_mib "$ours")")
+        ep_pairs+=("${ep[r]}" "${ttr[r]}") ev_pairs+=("${ev[r]}" "${tev[r]}")
+    done
+    printf '| %-10s | %9s | %9s | %9s | %10s | %10s | %-19s | %-19s | %8s |\n' "$(label "$arch" "$depth")" \
+        "$(median "${tr[@]}")" "$(median "${ep[@]}")" "$(median "${ev[@]}")" "$(median "${ttr[@]}")" \
+        "$(median "${tev[@]}")" "$(ratio_range "${ep_pairs[@]}")" "$(ratio_range "${ev_pairs[@]}")" \
+        "$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)"
 done
 echo
 
 # The baseline the fast paths are measured against, and thread scaling.
 ref=$("$bench" --reference --steps 3 --warmup 1)
-one=$("$bench" --threads 1 --steps "$steps" --no-eval)
-two=$("$bench" --threads 2 --steps "$steps" --no-eval)
+one=() two=() pairs=()
+for ((r = 0; r < rounds; r++)); do
+    one+=("$(kv train_img_s "$("$bench" --threads 1 --steps "$steps" --no-eval)")")
+    two+=("$(kv train_img_s "$("$bench" --threads 2 --steps "$steps" --no-eval)")")
+    pairs+=("${two[r]}" "${one[r]}")
+done
 echo "ResNet-20 reference kernels (cpu-ref): train $(kv train_img_s "$ref")/s, eval $(kv eval_img_s "$ref")/s;" \
-     "fast paths: $(ratio "$(kv train_img_s "$two")" "$(kv train_img_s "$ref")") the reference's training speed"
-echo "ResNet-20 thread scaling: 1 thread $(kv train_img_s "$one")/s, 2 threads $(kv train_img_s "$two")/s:" \
-     "$(ratio "$(kv train_img_s "$two")" "$(kv train_img_s "$one")") (target 1.8x)"
+     "fast paths: $(ratio "$(median "${two[@]}")" "$(kv train_img_s "$ref")") the reference's training speed"
+echo "ResNet-20 thread scaling: 1 thread $(median "${one[@]}")/s, 2 threads $(median "${two[@]}")/s:" \
+     "$(ratio_range "${pairs[@]}") (target 1.8x)"
 
 # What the arithmetic allows: the FMA rate a core sustains (not the chip's
 # nominal peak), and how close our Winograd GEMM gets to it.
