@@ -296,6 +296,27 @@ static void pad_split(const Wino *g, int C, const float *x, float *P)
         pad_split_m(2, g, C, x, P);
 }
 
+/* V of one vector of tiles and one channel from its 4x4 patches d: F(2x2,3x3)'s
+ * B^T d B, stored at out (xi rows `stride` floats apart) */
+static inline void transform2_store(__m512 d[4][4], float *out, size_t stride)
+{
+    __m512 r[4][4];   /* B^T d */
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        r[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+        r[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+        r[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+        r[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {   /* (B^T d) B */
+        _mm512_storeu_ps(out + (4 * i + 0) * stride, _mm512_sub_ps(r[i][0], r[i][2]));
+        _mm512_storeu_ps(out + (4 * i + 1) * stride, _mm512_add_ps(r[i][1], r[i][2]));
+        _mm512_storeu_ps(out + (4 * i + 2) * stride, _mm512_sub_ps(r[i][2], r[i][1]));
+        _mm512_storeu_ps(out + (4 * i + 3) * stride, _mm512_sub_ps(r[i][1], r[i][3]));
+    }
+}
+
 /* V_xi[c][16 (v - vb) + lane] (columns at V, row stride g->gt) for vectors
  * [vb, ve) of one image, from its split planes P: F(2x2,3x3) */
 static void input_transform2(const Wino *g, int C, const float *P, int vb, int ve, float *V)
@@ -322,22 +343,80 @@ static void input_transform2(const Wino *g, int C, const float *P, int vb, int v
                     d[i][2] = place(d[i][2], &seg[s], E + 1);
                     d[i][3] = place(d[i][3], &seg[s], O + 1);
                 }
-            __m512 r[4][4];   /* B^T d */
+            transform2_store(d, V + (size_t)c * g->gt + 16 * (v - vb), stride);
+        }
+    }
+}
+
+/* F(2x2,3x3)'s patches straight from x's planes, without the split copy, for
+ * planes 8, 16 or 32 wide whose tiles fill whole vectors (the training
+ * forward's every plane, the 8x8 ones of the other passes). A vector holds R =
+ * 16 / TW tile rows, and patch row i of its tiles reads R rows of x, two
+ * apart: R * W = 32 floats, two vectors S = s0:s1 (halves of one row, two
+ * rows, or four half rows). Patch column j of the tile in lane l is then
+ * S[(l / TW) * W + 2 (l % TW) + j - 1], one two-source permute per (i, j),
+ * with the lanes that fall in the padding (column -1 or W) zeroed. The
+ * patches are the split path's, so are the bits. The split copy is bound by
+ * reading x (pad_split); here that read is the only one. */
+static int direct2_ok(const Wino *g)
+{
+    return g->m == 2 && (g->W == 8 || g->W == 16 || g->W == 32) && g->T % 16 == 0;
+}
+
+/* 8 floats of x's row r of a plane (zero outside the plane) */
+static inline __m256 half_row(const float *pl, int H, int W, int r)
+{
+    return r < 0 || r >= H ? _mm256_setzero_ps() : _mm256_loadu_ps(pl + (size_t)r * W);
+}
+
+/* 16 floats of x's row r (W >= 16) from column q (zero outside the plane) */
+static inline __m512 full_row(const float *pl, int H, int W, int r, int q)
+{
+    return r < 0 || r >= H ? _mm512_setzero_ps() : _mm512_loadu_ps(pl + (size_t)r * W + q);
+}
+
+static void input_transform2_direct(const Wino *g, int C, const float *x, int vb, int ve, float *V)
+{
+    const int H = g->H, W = g->W, TW = g->TW, R = 16 / TW;
+    const size_t stride = xi_stride(g, C), xplane = (size_t)H * W;
+    __m512i idx[4];
+    __mmask16 keep[4];
+    for (int j = 0; j < 4; j++) {
+        int32_t at[16];
+        keep[j] = 0;
+        for (int l = 0; l < 16; l++) {
+            int col = 2 * (l % TW) + j - 1;
+            at[l] = col >= 0 && col < W ? (l / TW) * W + col : 0;
+            keep[j] |= (__mmask16)((col >= 0 && col < W) << l);
+        }
+        idx[j] = _mm512_loadu_si512(at);
+    }
+    for (int v = vb; v < ve; v++) {
+        const int r0 = 2 * v * R - 1;   /* x row of patch row 0 of the vector's first tile row */
+        for (int c = 0; c < C; c++) {
+            const float *pl = x + (size_t)c * xplane;
+            __m512 d[4][4];
 #pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                r[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-                r[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-                r[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-                r[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-            }
-            float *out = V + (size_t)c * g->gt + 16 * (v - vb);
+            for (int i = 0; i < 4; i++) {
+                const int r = r0 + i;
+                __m512 s0, s1;
+                if (R == 1) {
+                    s0 = full_row(pl, H, W, r, 0);
+                    s1 = full_row(pl, H, W, r, 16);
+                } else if (R == 2) {
+                    s0 = full_row(pl, H, W, r, 0);
+                    s1 = full_row(pl, H, W, r + 2, 0);
+                } else {
+                    s0 = _mm512_insertf32x8(_mm512_castps256_ps512(half_row(pl, H, W, r)), half_row(pl, H, W, r + 2),
+                                            1);
+                    s1 = _mm512_insertf32x8(_mm512_castps256_ps512(half_row(pl, H, W, r + 4)),
+                                            half_row(pl, H, W, r + 6), 1);
+                }
 #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {   /* (B^T d) B */
-                _mm512_storeu_ps(out + (4 * i + 0) * stride, _mm512_sub_ps(r[i][0], r[i][2]));
-                _mm512_storeu_ps(out + (4 * i + 1) * stride, _mm512_add_ps(r[i][1], r[i][2]));
-                _mm512_storeu_ps(out + (4 * i + 2) * stride, _mm512_sub_ps(r[i][2], r[i][1]));
-                _mm512_storeu_ps(out + (4 * i + 3) * stride, _mm512_sub_ps(r[i][1], r[i][3]));
+                for (int j = 0; j < 4; j++)
+                    d[i][j] = _mm512_maskz_permutex2var_ps(keep[j], s0, idx[j], s1);
             }
+            transform2_store(d, V + (size_t)c * g->gt + 16 * (v - vb), stride);
         }
     }
 }
@@ -832,6 +911,10 @@ static void forward_group(const Wino *g, const float *U, const float *x, int cou
         int ve = vb + g->bv < g->Tp / 16 ? vb + g->bv : g->Tp / 16;
         int cols = (count - 1) * g->Tp + 16 * (ve - vb);
         for (int j = 0; j < count; j++) {
+            if (direct2_ok(g)) {
+                input_transform2_direct(g, g->C, x + (size_t)j * in_img, vb, ve, b->V + (size_t)j * g->Tp);
+                continue;
+            }
             if (vb == 0)
                 pad_split(g, g->C, x + (size_t)j * in_img, b->P);
             input_transform(g, g->C, b->P, vb, ve, b->V + (size_t)j * g->Tp);
@@ -896,9 +979,13 @@ static void filter_group(const Wino *f, const float *x, const float *dy, int cou
         int ve = vb + f->bv < f->Tp / 16 ? vb + f->bv : f->Tp / 16;
         int cols = (count - 1) * f->Tp + 16 * (ve - vb);
         for (int j = 0; j < count; j++) {
-            if (vb == 0)
-                pad_split(f, f->C, x + (size_t)j * in_img, b->P);
-            input_transform(f, f->C, b->P, vb, ve, b->V + (size_t)j * f->Tp);
+            if (direct2_ok(f))
+                input_transform2_direct(f, f->C, x + (size_t)j * in_img, vb, ve, b->V + (size_t)j * f->Tp);
+            else {
+                if (vb == 0)
+                    pad_split(f, f->C, x + (size_t)j * in_img, b->P);
+                input_transform(f, f->C, b->P, vb, ve, b->V + (size_t)j * f->Tp);
+            }
             grad_transform(f, f->K, dy + (size_t)j * out_img, vb, ve, b->M + (size_t)j * f->Tp);
         }
         for (int xi = 0; xi < f->xis; xi++)
