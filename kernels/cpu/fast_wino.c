@@ -43,6 +43,10 @@
  * fewer than 16 tiles (all but 64-wide planes) one vector spans several tile
  * rows, each a "segment" of lanes loaded on its own; so a tile row must fill
  * a vector exactly or divide 16 (rn_fast_wino_ok, rn_fast_wino_tile).
+ * The planes of the nets (8, 16 and 32 wide) skip the split copy: their
+ * patches are permuted straight out of x's rows (input_transform2_direct,
+ * input_transform4_direct), which is the same data and the same bits, and
+ * reads x once instead of twice.
  *
  * Threads: forward splits groups of images over the threads; the filter
  * gradient sums fixed chunks of CHUNK images into their own partials, then adds
@@ -286,8 +290,8 @@ static inline __attribute__((always_inline)) void pad_split_m(const int m, const
 /* m as a constant, so the phase loops unroll. The split costs about 1.35x a
  * memcpy of the same image (measured on a 16x32x32 image: 1.8 vs 1.35 us): it
  * is bound by reading x from the last-level cache, not by its shuffles (a
- * table-driven copy of whole output vectors ran slower). What would remove
- * it is not reading x twice: the producer writing this layout. */
+ * table-driven copy of whole output vectors ran slower). Hence the direct
+ * transforms below, which read x once, for the planes they can take. */
 static void pad_split(const Wino *g, int C, const float *x, float *P)
 {
     if (g->m == 4)
@@ -501,6 +505,20 @@ static inline void at6(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __
 
 /* input_transform2 for 4x4 tiles: patch column j of tile tx is phase j % 4 at
  * index tx + j / 4 */
+/* B^T (d B) of one vector of tiles and one channel from r = d B (row by row),
+ * stored at out (xi rows `stride` floats apart): F(4x4,3x3) */
+static inline void transform4_store(__m512 r[6][6], float *out, size_t stride)
+{
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++) {   /* B^T (d B) */
+        __m512 t[6];
+        bt6(r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j], t);
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++)
+            _mm512_storeu_ps(out + (6 * i + j) * stride, t[i]);
+    }
+}
+
 static void input_transform4(const Wino *g, int C, const float *P, int vb, int ve, float *V)
 {
     const int PH = g->PH;
@@ -525,15 +543,115 @@ static void input_transform4(const Wino *g, int C, const float *P, int vb, int v
                 }
                 bt6(d[0], d[1], d[2], d[3], d[4], d[5], r[i]);
             }
-            float *out = V + (size_t)c * g->gt + 16 * (v - vb);
+            transform4_store(r, V + (size_t)c * g->gt + 16 * (v - vb), stride);
+        }
+    }
+}
+
+/* F(4x4,3x3)'s patches straight from x's planes where they are 16 wide (and a
+ * multiple of 16 high): a vector holds four tile rows of four tiles, and patch
+ * row i reads four rows of x, four apart, one vector each. Each row is first
+ * permuted into its patch columns, 4 lanes each: A = columns 0..3, B = 4, 5,
+ * column j of tile t being x[4t + j - 1] (0 outside the plane); then column j
+ * of the vector is the j-th quarter of the four rows' A (or B): a 4x4
+ * transpose of quarters. The patches are the split path's, so are the bits. */
+static int direct4_ok(const Wino *g)
+{
+    return g->m == 4 && (g->W == 16 || g->W == 32) && g->T % 16 == 0;
+}
+
+/* The same for 32-wide planes: a vector holds two tile rows of eight tiles;
+ * each of patch row i's two rows of x (two vectors each) is permuted into
+ * column pairs (j, j + 1), 8 lanes each, and column j of the vector is the
+ * j-th half of the first row's pair beside that of the second. */
+static void input_transform4_direct32(const Wino *g, int C, const float *x, int vb, int ve, float *V)
+{
+    const int H = g->H, W = g->W;
+    const size_t stride = xi_stride(g, C), xplane = (size_t)H * W;
+    __m512i ip[3];
+    __mmask16 keep[3] = {0, 0, 0};
+    for (int h = 0; h < 3; h++) {
+        int32_t at[16];
+        for (int l = 0; l < 16; l++) {
+            int col = 4 * (l % 8) + 2 * h + l / 8 - 1;   /* column 2h + l/8 of tile l % 8 */
+            int ok = col >= 0 && col < W;
+            at[l] = ok ? col : 0;
+            keep[h] |= (__mmask16)(ok << l);
+        }
+        ip[h] = _mm512_loadu_si512(at);
+    }
+    for (int v = vb; v < ve; v++) {
+        const int r0 = 8 * v - 1;   /* x row of patch row 0 of the vector's first tile row */
+        for (int c = 0; c < C; c++) {
+            const float *pl = x + (size_t)c * xplane;
+            __m512 r[6][6];   /* d B, row by row */
 #pragma GCC unroll 6
-            for (int j = 0; j < 6; j++) {   /* B^T (d B) */
-                __m512 t[6];
-                bt6(r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j], t);
-#pragma GCC unroll 6
-                for (int i = 0; i < 6; i++)
-                    _mm512_storeu_ps(out + (6 * i + j) * stride, t[i]);
+            for (int i = 0; i < 6; i++) {
+                __m512 a0 = full_row(pl, H, W, r0 + i, 0), a1 = full_row(pl, H, W, r0 + i, 16);
+                __m512 b0 = full_row(pl, H, W, r0 + i + 4, 0), b1 = full_row(pl, H, W, r0 + i + 4, 16);
+                __m512 d[6];
+#pragma GCC unroll 3
+                for (int h = 0; h < 3; h++) {
+                    __m512 pa = _mm512_maskz_permutex2var_ps(keep[h], a0, ip[h], a1);
+                    __m512 pb = _mm512_maskz_permutex2var_ps(keep[h], b0, ip[h], b1);
+                    d[2 * h] = _mm512_shuffle_f32x4(pa, pb, _MM_SHUFFLE(1, 0, 1, 0));
+                    d[2 * h + 1] = _mm512_shuffle_f32x4(pa, pb, _MM_SHUFFLE(3, 2, 3, 2));
+                }
+                bt6(d[0], d[1], d[2], d[3], d[4], d[5], r[i]);
             }
+            transform4_store(r, V + (size_t)c * g->gt + 16 * (v - vb), stride);
+        }
+    }
+}
+
+static void input_transform4_direct(const Wino *g, int C, const float *x, int vb, int ve, float *V)
+{
+    if (g->W == 32) {
+        input_transform4_direct32(g, C, x, vb, ve, V);
+        return;
+    }
+    const int H = g->H, W = g->W;
+    const size_t stride = xi_stride(g, C), xplane = (size_t)H * W;
+    int32_t at[2][16];
+    __mmask16 keep[2] = {0, 0};
+    for (int l = 0; l < 16; l++) {
+        int t = l % 4, j = l / 4;   /* A: column j of tile t; B: column j + 4 */
+        for (int h = 0; h < 2; h++) {
+            int col = 4 * t + j + 4 * h - 1;
+            int ok = col >= 0 && col < W && (h == 0 || j < 2);
+            at[h][l] = ok ? col : 0;
+            keep[h] |= (__mmask16)(ok << l);
+        }
+    }
+    const __m512i ia = _mm512_loadu_si512(at[0]), ib = _mm512_loadu_si512(at[1]);
+    for (int v = vb; v < ve; v++) {
+        const int r0 = 16 * v - 1;   /* x row of patch row 0 of the vector's first tile row */
+        for (int c = 0; c < C; c++) {
+            const float *pl = x + (size_t)c * xplane;
+            __m512 r[6][6];   /* d B, row by row */
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) {
+                __m512 A[4], B[4];
+#pragma GCC unroll 4
+                for (int s = 0; s < 4; s++) {
+                    __m512 row = full_row(pl, H, W, r0 + i + 4 * s, 0);
+                    A[s] = _mm512_maskz_permutexvar_ps(keep[0], ia, row);
+                    B[s] = _mm512_maskz_permutexvar_ps(keep[1], ib, row);
+                }
+                __m512 a01 = _mm512_shuffle_f32x4(A[0], A[1], _MM_SHUFFLE(1, 0, 1, 0));
+                __m512 a23 = _mm512_shuffle_f32x4(A[2], A[3], _MM_SHUFFLE(1, 0, 1, 0));
+                __m512 c01 = _mm512_shuffle_f32x4(A[0], A[1], _MM_SHUFFLE(3, 2, 3, 2));
+                __m512 c23 = _mm512_shuffle_f32x4(A[2], A[3], _MM_SHUFFLE(3, 2, 3, 2));
+                __m512 b01 = _mm512_shuffle_f32x4(B[0], B[1], _MM_SHUFFLE(1, 0, 1, 0));
+                __m512 b23 = _mm512_shuffle_f32x4(B[2], B[3], _MM_SHUFFLE(1, 0, 1, 0));
+                bt6(_mm512_shuffle_f32x4(a01, a23, _MM_SHUFFLE(2, 0, 2, 0)),
+                    _mm512_shuffle_f32x4(a01, a23, _MM_SHUFFLE(3, 1, 3, 1)),
+                    _mm512_shuffle_f32x4(c01, c23, _MM_SHUFFLE(2, 0, 2, 0)),
+                    _mm512_shuffle_f32x4(c01, c23, _MM_SHUFFLE(3, 1, 3, 1)),
+                    _mm512_shuffle_f32x4(b01, b23, _MM_SHUFFLE(2, 0, 2, 0)),
+                    _mm512_shuffle_f32x4(b01, b23, _MM_SHUFFLE(3, 1, 3, 1)), r[i]);
+            }
+            transform4_store(r, V + (size_t)c * g->gt + 16 * (v - vb), stride);
         }
     }
 }
@@ -911,8 +1029,9 @@ static void forward_group(const Wino *g, const float *U, const float *x, int cou
         int ve = vb + g->bv < g->Tp / 16 ? vb + g->bv : g->Tp / 16;
         int cols = (count - 1) * g->Tp + 16 * (ve - vb);
         for (int j = 0; j < count; j++) {
-            if (direct2_ok(g)) {
-                input_transform2_direct(g, g->C, x + (size_t)j * in_img, vb, ve, b->V + (size_t)j * g->Tp);
+            if (direct2_ok(g) || direct4_ok(g)) {
+                (direct4_ok(g) ? input_transform4_direct : input_transform2_direct)(
+                    g, g->C, x + (size_t)j * in_img, vb, ve, b->V + (size_t)j * g->Tp);
                 continue;
             }
             if (vb == 0)
@@ -979,8 +1098,9 @@ static void filter_group(const Wino *f, const float *x, const float *dy, int cou
         int ve = vb + f->bv < f->Tp / 16 ? vb + f->bv : f->Tp / 16;
         int cols = (count - 1) * f->Tp + 16 * (ve - vb);
         for (int j = 0; j < count; j++) {
-            if (direct2_ok(f))
-                input_transform2_direct(f, f->C, x + (size_t)j * in_img, vb, ve, b->V + (size_t)j * f->Tp);
+            if (direct2_ok(f) || direct4_ok(f))
+                (direct4_ok(f) ? input_transform4_direct : input_transform2_direct)(
+                    f, f->C, x + (size_t)j * in_img, vb, ve, b->V + (size_t)j * f->Tp);
             else {
                 if (vb == 0)
                     pad_split(f, f->C, x + (size_t)j * in_img, b->P);
