@@ -44,9 +44,8 @@
  * rows, each a "segment" of lanes loaded on its own; so a tile row must fill
  * a vector exactly or divide 16 (rn_fast_wino_ok, rn_fast_wino_tile).
  * The planes of the nets (8, 16 and 32 wide) skip the split copy: their
- * patches are permuted straight out of x's rows (input_transform2_direct,
- * input_transform4_direct), which is the same data and the same bits, and
- * reads x once instead of twice.
+ * patches are permuted straight out of x's rows (transform_input): the same
+ * data and the same bits, and x is read once instead of twice.
  *
  * Threads: forward splits groups of images over the threads; the filter
  * gradient sums fixed chunks of CHUNK images into their own partials, then adds
@@ -503,8 +502,6 @@ static inline void at6(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __
     o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d34, d12), m5);
 }
 
-/* input_transform2 for 4x4 tiles: patch column j of tile tx is phase j % 4 at
- * index tx + j / 4 */
 /* B^T (d B) of one vector of tiles and one channel from r = d B (row by row),
  * stored at out (xi rows `stride` floats apart): F(4x4,3x3) */
 static inline void transform4_store(__m512 r[6][6], float *out, size_t stride)
@@ -519,6 +516,8 @@ static inline void transform4_store(__m512 r[6][6], float *out, size_t stride)
     }
 }
 
+/* input_transform2 for 4x4 tiles: patch column j of tile tx is phase j % 4 at
+ * index tx + j / 4 */
 static void input_transform4(const Wino *g, int C, const float *P, int vb, int ve, float *V)
 {
     const int PH = g->PH;
@@ -548,13 +547,14 @@ static void input_transform4(const Wino *g, int C, const float *P, int vb, int v
     }
 }
 
-/* F(4x4,3x3)'s patches straight from x's planes where they are 16 wide (and a
- * multiple of 16 high): a vector holds four tile rows of four tiles, and patch
- * row i reads four rows of x, four apart, one vector each. Each row is first
- * permuted into its patch columns, 4 lanes each: A = columns 0..3, B = 4, 5,
- * column j of tile t being x[4t + j - 1] (0 outside the plane); then column j
- * of the vector is the j-th quarter of the four rows' A (or B): a 4x4
- * transpose of quarters. The patches are the split path's, so are the bits. */
+/* F(4x4,3x3)'s patches straight from x's planes 16 or 32 wide whose tiles
+ * fill whole vectors. 16 wide: a vector holds four tile rows of four tiles,
+ * and patch row i reads four rows of x, four apart, one vector each. Each row
+ * is first permuted into its patch columns, 4 lanes each: A = columns 0..3,
+ * B = 4, 5, column j of tile t being x[4t + j - 1] (0 outside the plane);
+ * then column j of the vector is the j-th quarter of the four rows' A (or B):
+ * a 4x4 transpose of quarters. The patches are the split path's, so are the
+ * bits. */
 static int direct4_ok(const Wino *g)
 {
     return g->m == 4 && (g->W == 16 || g->W == 32) && g->T % 16 == 0;
@@ -604,12 +604,8 @@ static void input_transform4_direct32(const Wino *g, int C, const float *x, int 
     }
 }
 
-static void input_transform4_direct(const Wino *g, int C, const float *x, int vb, int ve, float *V)
+static void input_transform4_direct16(const Wino *g, int C, const float *x, int vb, int ve, float *V)
 {
-    if (g->W == 32) {
-        input_transform4_direct32(g, C, x, vb, ve, V);
-        return;
-    }
     const int H = g->H, W = g->W;
     const size_t stride = xi_stride(g, C), xplane = (size_t)H * W;
     int32_t at[2][16];
@@ -716,6 +712,21 @@ static void input_transform(const Wino *g, int C, const float *P, int vb, int ve
         input_transform4(g, C, P, vb, ve, V);
     else
         input_transform2(g, C, P, vb, ve, V);
+}
+
+/* V from x's planes without the split copy (direct2_ok or direct4_ok planes),
+ * or through the split planes P (pad_split at the image's first block) */
+static void transform_input(const Wino *g, const float *x, float *P, int vb, int ve, float *V)
+{
+    if (direct4_ok(g))
+        (g->W == 32 ? input_transform4_direct32 : input_transform4_direct16)(g, g->C, x, vb, ve, V);
+    else if (direct2_ok(g))
+        input_transform2_direct(g, g->C, x, vb, ve, V);
+    else {
+        if (vb == 0)
+            pad_split(g, g->C, x, P);
+        input_transform(g, g->C, P, vb, ve, V);
+    }
 }
 
 static void output_transform(const Wino *g, int K, const float *M, int vb, int ve, const RnFastBnEval *bn,
@@ -1028,16 +1039,8 @@ static void forward_group(const Wino *g, const float *U, const float *x, int cou
     for (int vb = 0; vb < g->Tp / 16; vb += g->bv) {   /* one block */
         int ve = vb + g->bv < g->Tp / 16 ? vb + g->bv : g->Tp / 16;
         int cols = (count - 1) * g->Tp + 16 * (ve - vb);
-        for (int j = 0; j < count; j++) {
-            if (direct2_ok(g) || direct4_ok(g)) {
-                (direct4_ok(g) ? input_transform4_direct : input_transform2_direct)(
-                    g, g->C, x + (size_t)j * in_img, vb, ve, b->V + (size_t)j * g->Tp);
-                continue;
-            }
-            if (vb == 0)
-                pad_split(g, g->C, x + (size_t)j * in_img, b->P);
-            input_transform(g, g->C, b->P, vb, ve, b->V + (size_t)j * g->Tp);
-        }
+        for (int j = 0; j < count; j++)
+            transform_input(g, x + (size_t)j * in_img, b->P, vb, ve, b->V + (size_t)j * g->Tp);
         for (int xi = 0; xi < g->xis; xi++)
             rn_fast_gemm_nn(g->K, cols, g->C, U + (size_t)xi * g->K * g->C, g->C, 1, b->V + xi * xi_stride(g, g->C),
                             (ptrdiff_t)g->gt, b->M + xi * xi_stride(g, g->K), (ptrdiff_t)g->gt, 0);
@@ -1098,14 +1101,7 @@ static void filter_group(const Wino *f, const float *x, const float *dy, int cou
         int ve = vb + f->bv < f->Tp / 16 ? vb + f->bv : f->Tp / 16;
         int cols = (count - 1) * f->Tp + 16 * (ve - vb);
         for (int j = 0; j < count; j++) {
-            if (direct2_ok(f) || direct4_ok(f))
-                (direct4_ok(f) ? input_transform4_direct : input_transform2_direct)(
-                    f, f->C, x + (size_t)j * in_img, vb, ve, b->V + (size_t)j * f->Tp);
-            else {
-                if (vb == 0)
-                    pad_split(f, f->C, x + (size_t)j * in_img, b->P);
-                input_transform(f, f->C, b->P, vb, ve, b->V + (size_t)j * f->Tp);
-            }
+            transform_input(f, x + (size_t)j * in_img, b->P, vb, ve, b->V + (size_t)j * f->Tp);
             grad_transform(f, f->K, dy + (size_t)j * out_img, vb, ve, b->M + (size_t)j * f->Tp);
         }
         for (int xi = 0; xi < f->xis; xi++)
