@@ -100,10 +100,14 @@ static float *rand_buf(size_t n, float scale, float offset)
     return p;
 }
 
+static RnConvDims conv_rect(int n, int in_c, int h, int w, int out_c, int k, int stride)
+{
+    int pad = k / 2, out_h = (h + 2 * pad - k) / stride + 1, out_w = (w + 2 * pad - k) / stride + 1;
+    return (RnConvDims){n, in_c, h, w, out_c, out_h, out_w, k, stride, pad};
+}
 static RnConvDims conv_dims(int n, int in_c, int hw, int out_c, int k, int stride)
 {
-    int pad = k / 2, out_hw = (hw + 2 * pad - k) / stride + 1;
-    return (RnConvDims){n, in_c, hw, hw, out_c, out_hw, out_hw, k, stride, pad};
+    return conv_rect(n, in_c, hw, hw, out_c, k, stride);
 }
 static size_t in_size(const RnConvDims *d) { return (size_t)d->n * d->in_c * d->in_h * d->in_w; }
 static size_t out_size(const RnConvDims *d) { return (size_t)d->n * d->out_c * d->out_h * d->out_w; }
@@ -179,9 +183,10 @@ static double *filter_coefs(int m, const float *w, int out_c, int in_c, int turn
     return co;
 }
 
-static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int stride, int positive)
+/* H x W planes (the nets' are square; the fast paths take others too) */
+static void check_conv_data(int n, int in_c, int H, int W, int out_c, int k, int stride, int positive)
 {
-    RnConvDims d = conv_dims(n, in_c, hw, out_c, k, stride);
+    RnConvDims d = conv_rect(n, in_c, H, W, out_c, k, stride);
     const int k2 = k * k, ohw = d.out_h * d.out_w;
     const float half = positive ? 0.5f : 1, mid = positive ? 0.5f : 0;
     const char *tag = positive ? " (positive data)" : "";
@@ -260,7 +265,7 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
                     }
         }
         CHECK(!bad_fwd, "conv%s fwd%s n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag,
-              variant ? " (F(4x4,3x3), eval)" : "", n, in_c, out_c, hw, hw, k, stride, worst_fwd);
+              variant ? " (F(4x4,3x3), eval)" : "", n, in_c, out_c, H, W, k, stride, worst_fwd);
         free(wco);
         if (variant)
             free(yv);
@@ -268,7 +273,7 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
 
     /* backward data: dx[c][ih][iw] = sum over (o, kh, kw) with ih = oh*s - p + kh, iw likewise */
     L = out_c * k2 + k2;
-    size_t img_in = (size_t)in_c * hw * hw;
+    size_t img_in = (size_t)in_c * H * W;
     double *ex = malloc(img_in * sizeof(double)), *exa = malloc(img_in * sizeof(double));
     double *exw = calloc(img_in, sizeof(double));
     for (int t = 0; t < 3; t++) {
@@ -277,7 +282,7 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
         memset(exa, 0, img_in * sizeof(double));
         /* Winograd: a forward pass of dy (padded by 1) with the turned filters */
         for (size_t e = 0; wino && e < img_in; e++) {
-            int c = (int)(e / ((size_t)hw * hw)), ih = (int)(e / hw % hw), iw = (int)(e % hw);
+            int c = (int)(e / ((size_t)H * W)), ih = (int)(e / W % H), iw = (int)(e % W);
             double sw = 0;
             for (int o = 0; o < out_c; o++) {
                 const double *kc = tco + ((size_t)o * in_c + c) * mm + (size_t)((ih % m) * m + iw % m) * mp * mp;
@@ -298,11 +303,11 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
                         for (int kh = 0; kh < k; kh++)
                             for (int kw = 0; kw < k; kw++) {
                                 int ih = oh * stride - d.pad + kh, iw = ow * stride - d.pad + kw;
-                                if (ih < 0 || ih >= hw || iw < 0 || iw >= hw)
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
                                     continue;
                                 double t2 = g * w[((size_t)o * in_c + c) * k2 + kh * k + kw];
-                                ex[((size_t)c * hw + ih) * hw + iw] += t2;
-                                exa[((size_t)c * hw + ih) * hw + iw] += fabs(t2);
+                                ex[((size_t)c * H + ih) * W + iw] += t2;
+                                exa[((size_t)c * H + ih) * W + iw] += fabs(t2);
                             }
                 }
         for (size_t e = 0; e < img_in; e++) {
@@ -319,13 +324,13 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
     free(exa);
     free(exw);
     free(tco);
-    CHECK(!bad_bd, "conv%s bwd data n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag, n, in_c, out_c, hw,
-          hw, k, stride, worst_bd);
+    CHECK(!bad_bd, "conv%s bwd data n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag, n, in_c, out_c, H,
+          W, k, stride, worst_bd);
 
     /* backward filter over the whole batch, at a sample of weights (every 7th, to keep the test fast) */
     int chunks = (n + 7) / 8;
     /* stride 1 (fast_direct.c): the chains run over up to 8 padded planes, junk columns included */
-    int plane = (hw + 2 * d.pad) * (hw + 2 * d.pad);
+    int plane = (H + 2 * d.pad) * (W + 2 * d.pad);
     L = (8 * (stride == 1 && plane > ohw ? plane : ohw) + 15) / 16 + 4 + 8 + chunks;
     if (rn_fast_s2_ok(&d))
         L = ohw + 8 + chunks;
@@ -371,10 +376,10 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
             worst_bf = r;
     }
     CHECK(!bad_bf, "conv%s bwd filter n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag, n, in_c, out_c,
-          hw, hw, k, stride, worst_bf);
+          H, W, k, stride, worst_bf);
 
     CHECK(!bad_ref, "conv%s n=%d %d->%d %dx%d k%d s%d: fwd, bwd data, bwd filter agree with ref_conv.c, "
-          "worst %.3f of bound", tag, n, in_c, out_c, hw, hw, k, stride, worst_ref);
+          "worst %.3f of bound", tag, n, in_c, out_c, H, W, k, stride, worst_ref);
     free(yr); free(dxr); free(dwr);
 
     /* same bits with 1, 2 and 3 threads */
@@ -390,7 +395,7 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
                 !memcmp(dw, dw2, w_size(&d) * sizeof(float));
     }
     omp_set_num_threads(saved);
-    CHECK(same, "conv%s n=%d %d->%d %dx%d k%d s%d: bitwise equal with 1, 2, 3 threads", tag, n, in_c, out_c, hw, hw,
+    CHECK(same, "conv%s n=%d %d->%d %dx%d k%d s%d: bitwise equal with 1, 2, 3 threads", tag, n, in_c, out_c, H, W,
           k, stride);
     free(y2); free(dx2); free(dw2);
     free(x); free(w); free(dy); free(y); free(dx); free(dw);
@@ -398,7 +403,7 @@ static void check_conv_data(int n, int in_c, int hw, int out_c, int k, int strid
 
 static void check_conv(int n, int in_c, int hw, int out_c, int k, int stride)
 {
-    check_conv_data(n, in_c, hw, out_c, k, stride, 0);
+    check_conv_data(n, in_c, hw, hw, out_c, k, stride, 0);
 }
 
 /* ------------------------------------------------------------------ batch norm */
@@ -790,11 +795,26 @@ int main(void)
     check_conv(2, 8, 64, 12, 3, 1);
     check_conv(2, 8, 96, 8, 3, 1);
     /* the Winograd layers of the nets again with positive data (see check_conv_data) */
-    check_conv_data(32, 16, 32, 16, 3, 1, 1);
-    check_conv_data(32, 32, 16, 32, 3, 1, 1);
-    check_conv_data(32, 64, 8, 64, 3, 1, 1);
+    check_conv_data(32, 16, 32, 32, 16, 3, 1, 1);
+    check_conv_data(32, 32, 16, 16, 32, 3, 1, 1);
+    check_conv_data(32, 64, 8, 8, 64, 3, 1, 1);
     check_conv(5, 12, 4, 8, 3, 1);
     check_conv(9, 16, 2, 24, 3, 1);
+    /* planes that are not square, which the nets never have but the fast
+     * paths take: F(2x2,3x3) straight from 8-, 16- and 32-wide planes (16x8,
+     * 8x16, 4x32, 6x32), F(4x4,3x3) straight from 16- and 32-wide ones (32x16,
+     * 8x32), both through the split copy (8x4 with fewer tiles than a vector,
+     * 4x64), then stride 2 and the direct path */
+    check_conv_data(3, 16, 16, 8, 16, 3, 1, 0);
+    check_conv_data(3, 16, 8, 16, 12, 3, 1, 0);
+    check_conv_data(3, 12, 4, 32, 16, 3, 1, 0);
+    check_conv_data(3, 16, 6, 32, 16, 3, 1, 0);
+    check_conv_data(3, 16, 32, 16, 16, 3, 1, 0);
+    check_conv_data(3, 12, 8, 32, 16, 3, 1, 0);
+    check_conv_data(3, 16, 8, 4, 8, 3, 1, 0);
+    check_conv_data(3, 8, 4, 64, 16, 3, 1, 0);
+    check_conv_data(3, 16, 16, 32, 32, 3, 2, 0);
+    check_conv_data(2, 3, 9, 14, 5, 5, 1, 0);
 
     int shapes[3][2] = {{16, 32}, {32, 16}, {64, 8}};
     for (int s = 0; s < 3; s++) {
