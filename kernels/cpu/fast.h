@@ -7,6 +7,7 @@
  *   fast_direct.c stride-1 convolutions without im2col (padded-pitch planes)
  *   fast_stride2.c 3x3 stride-2 convolutions from parity-split planes, all three passes
  *   fast_wino.c   3x3 stride-1 convolutions by Winograd F(4x4,3x3) and F(2x2,3x3)
+ *   fast_wino_transform.c  its tile transforms (the two share fast_wino.h)
  *   fast_bn.c     batch norm (+ residual add + ReLU) in per-channel sweeps
  *   fast_unit.c   a unit's backward (batch norm, both convolution gradients) in one sweep
  *   fast.c        rn_fast_install and the grow-once workspace
