@@ -74,7 +74,8 @@ static inline void plane_out(const float *x, const float *res, int relu, float m
  * and jump. The hardware prefetchers stop at each 4 KiB run's end: one core
  * read 16x32x32 planes channel by channel at 11 GB/s, four at a time at 20
  * GB/s. Each channel's sums are still made plane by plane in image order, so
- * the blocking changes no bits. */
+ * the blocking changes no bits. A block's sums are one thread's whichever
+ * thread that is, so blocks go to threads as they come free (fast_wino.c). */
 enum { BLOCK = 4 };
 
 void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
@@ -84,7 +85,7 @@ void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *
 {
     const int hw = d.h * d.w, blocks = (d.c + BLOCK - 1) / BLOCK;
     const double count = (double)d.n * hw;
-#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(dynamic)
     for (int bl = 0; bl < blocks; bl++) {
         const int c0 = bl * BLOCK, nc = d.c - c0 < BLOCK ? d.c - c0 : BLOCK;
         double sum[BLOCK] = {0}, sq[BLOCK] = {0};
@@ -229,7 +230,7 @@ void rn_fast_bn_bwd_sums(RnBackend *be, RnDims d, const float *x, const float *y
                          int relu, float *dgamma, float *dbeta, float *dresidual, RnFastBnGrad *coef)
 {
     const int blocks = (d.c + BLOCK - 1) / BLOCK;
-#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(dynamic)
     for (int bl = 0; bl < blocks; bl++) {
         const int c0 = bl * BLOCK, nc = d.c - c0 < BLOCK ? d.c - c0 : BLOCK;
         block_sums(d, c0, nc, x, y, dy, gamma, beta, save_mean, save_invstd, relu, dgamma, dbeta, dresidual,
@@ -253,7 +254,7 @@ void rn_fast_bn_bwd(RnBackend *be, RnDims d, const float *x, const float *y, con
                     int relu, float *dx, float *dgamma, float *dbeta, float *dresidual)
 {
     const int hw = d.h * d.w, blocks = (d.c + BLOCK - 1) / BLOCK;
-#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(dynamic)
     for (int bl = 0; bl < blocks; bl++) {
         const int c0 = bl * BLOCK, nc = d.c - c0 < BLOCK ? d.c - c0 : BLOCK;
         RnFastBnGrad k[BLOCK];
