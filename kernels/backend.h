@@ -112,6 +112,15 @@ struct RnBackend {
     void (*conv_bn_eval_fwd)(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
                              const float *gamma, const float *beta, const float *residual, int relu,
                              const float *running_mean, const float *running_var, float eps, float *y);
+    /* Optional (NULL in a backend without it): conv_fwd into pre, then
+     * bn_fwd_train from pre into y, in one op, so a backend can gather the
+     * batch statistics as it writes pre. The executor uses it in training. The
+     * statistics may differ from the two ops' in rounding (the order of the
+     * sums), never in formula. */
+    void (*conv_bn_train_fwd)(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
+                              const float *gamma, const float *beta, const float *residual, int relu,
+                              float momentum, float eps, float *running_mean, float *running_var,
+                              float *save_mean, float *save_invstd, float *pre, float *y);
     /* Backward of bn_fwd_train. y is its output (gives the ReLU mask); gamma
      * and beta are the forward's. Writes dx, dgamma, dbeta and, when the
      * forward had a residual, the gradient reaching it (dy masked by the ReLU)

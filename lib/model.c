@@ -422,6 +422,12 @@ static void unit_forward(RnModel *m, Unit *u, int n, const float *in, const floa
                              u->running_var, RN_BN_EPS, u->out);
         return;
     }
+    if (train && be->conv_bn_train_fwd) {
+        be->conv_bn_train_fwd(be, &cd, in, u->w, u->gamma, u->beta, residual, relu, RN_BN_MOMENTUM, RN_BN_EPS,
+                              u->running_mean, u->running_var, u->save_mean, u->save_invstd, u->pre, u->out);
+        m->counts[u->count]++;   /* num_batches_tracked, as PyTorch counts training forwards */
+        return;
+    }
     be->conv_fwd(be, &cd, in, u->w, u->pre);
     if (train) {
         be->bn_fwd_train(be, d, u->pre, u->gamma, u->beta, residual, relu, RN_BN_MOMENTUM, RN_BN_EPS,

@@ -14,6 +14,7 @@ void rn_fast_install(RnBackend *be)
     be->conv_bwd_data = rn_fast_conv_bwd_data;
     be->conv_bwd_filter = rn_fast_conv_bwd_filter;
     be->conv_bn_eval_fwd = rn_fast_conv_bn_eval_fwd;
+    be->conv_bn_train_fwd = rn_fast_conv_bn_train_fwd;
     be->bn_fwd_train = rn_fast_bn_fwd_train;
     be->bn_fwd_eval = rn_fast_bn_fwd_eval;
     be->bn_bwd = rn_fast_bn_bwd;

@@ -80,10 +80,25 @@ static inline float rn_fast_bn_eval_scale(float gamma, float running_var, float 
 {
     return gamma * (1.0f / sqrtf(running_var + eps));
 }
+/* The training batch norm's statistics, gathered as a convolution's outputs
+ * are written (rn_fast_conv_bn_train_fwd). The outputs are cut into pieces
+ * (image i, channel k, block b of the image's tiles); piece p =
+ * (i * K + k) * blocks + b keeps 4 floats at sums + 4 * p: its count n, its
+ * first value y0, the sum s of y - y0 and the sum of squared deviations from
+ * its mean y0 + s / n (one pass over the piece, from cache: fast_wino.c).
+ * rn_fast_bn_fwd_train_sums combines the pieces in a fixed order (Chan et
+ * al.'s pairwise update, in double), so the variance escapes the cancellation
+ * of E[x^2] - E[x]^2 when the mean is large against the spread, and no bit
+ * depends on the threads. */
+enum { RN_FAST_PIECE_FLOATS = 4 };
+/* The pieces per image: blocks in the comment above (tile 2, the training forward's) */
+int rn_fast_wino_sum_blocks(const RnConvDims *d);
 size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads);
-/* tile: 2, or 4 where rn_fast_wino_tile(d) is 4; bn: NULL for the plain convolution */
+/* tile: 2, or 4 where rn_fast_wino_tile(d) is 4; bn: NULL for the plain
+ * convolution; sums: NULL, or (tile 2, bn NULL) where to gather the
+ * statistics of y, rn_fast_wino_sum_blocks(d) pieces per image and channel */
 void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
-                           const RnFastBnEval *bn, float *y, float *ws);
+                           const RnFastBnEval *bn, float *sums, float *y, float *ws);
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
                                 float *ws);
 void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float *x, const float *dy, float *dw,
@@ -135,6 +150,14 @@ void rn_fast_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x,
 void rn_fast_conv_bn_eval_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
                               const float *gamma, const float *beta, const float *residual, int relu,
                               const float *running_mean, const float *running_var, float eps, float *y);
+/* conv_fwd into pre, then bn_fwd_train from pre into y, in one op: on Winograd
+ * planes the batch statistics are gathered as pre is written (RN_FAST_PIECE_FLOATS),
+ * so the batch norm reads pre once instead of three times. The statistics
+ * then differ from bn_fwd_train's in rounding only. */
+void rn_fast_conv_bn_train_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
+                               const float *gamma, const float *beta, const float *residual, int relu,
+                               float momentum, float eps, float *running_mean, float *running_var,
+                               float *save_mean, float *save_invstd, float *pre, float *y);
 /* A unit's backward in one op (fast_unit.c) */
 void rn_fast_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy);
 
@@ -142,6 +165,12 @@ void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *
                           const float *residual, int relu, float momentum, float eps,
                           float *running_mean, float *running_var,
                           float *save_mean, float *save_invstd, float *y);
+/* rn_fast_bn_fwd_train with the statistics from sums (blocks pieces per image
+ * and channel, see RN_FAST_PIECE_FLOATS) instead of two passes over x */
+void rn_fast_bn_fwd_train_sums(RnBackend *be, RnDims d, const float *sums, int blocks, const float *x,
+                               const float *gamma, const float *beta, const float *residual, int relu,
+                               float momentum, float eps, float *running_mean, float *running_var,
+                               float *save_mean, float *save_invstd, float *y);
 void rn_fast_bn_fwd_eval(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
                          const float *residual, int relu, const float *running_mean,
                          const float *running_var, float eps, float *y);

@@ -135,7 +135,7 @@ static size_t forward_ws_floats(const RnConvDims *d, int threads)
 static void forward_any(int threads, const RnConvDims *d, const float *x, const float *w, float *y, float *ws)
 {
     if (rn_fast_wino_ok(d))
-        rn_fast_conv_wino_fwd(threads, d, 2, x, w, NULL, y, ws);   /* F(2x2,3x3): see rn_fast_conv_fwd */
+        rn_fast_conv_wino_fwd(threads, d, 2, x, w, NULL, NULL, y, ws);   /* F(2x2,3x3): see rn_fast_conv_fwd */
     else if (rn_fast_s2_ok(d))
         rn_fast_conv_s2_fwd(threads, d, x, w, y, ws);
     else if (rn_fast_direct_ok(d))
@@ -180,7 +180,29 @@ void rn_fast_conv_bn_eval_fwd(RnBackend *be, const RnConvDims *d, const float *x
     for (int k = 0; k < K; k++)
         ws[k] = rn_fast_bn_eval_scale(gamma[k], running_var[k], eps);
     RnFastBnEval bn = {running_mean, ws, beta, residual, relu};
-    rn_fast_conv_wino_fwd(threads, d, rn_fast_wino_tile(d), x, w, &bn, y, ws + kp);
+    rn_fast_conv_wino_fwd(threads, d, rn_fast_wino_tile(d), x, w, &bn, NULL, y, ws + kp);
+}
+
+/* Convolution then training-mode batch norm (fast.h). The statistics'
+ * pieces take the workspace's front, Winograd's buffers the rest. */
+void rn_fast_conv_bn_train_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
+                               const float *gamma, const float *beta, const float *residual, int relu,
+                               float momentum, float eps, float *running_mean, float *running_var,
+                               float *save_mean, float *save_invstd, float *pre, float *y)
+{
+    const RnDims od = {d->n, d->out_c, d->out_h, d->out_w};
+    if (!rn_fast_wino_ok(d)) {
+        rn_fast_conv_fwd(be, d, x, w, pre);
+        rn_fast_bn_fwd_train(be, od, pre, gamma, beta, residual, relu, momentum, eps, running_mean, running_var,
+                             save_mean, save_invstd, y);
+        return;
+    }
+    const int threads = rn_fast_threads(be), blocks = rn_fast_wino_sum_blocks(d);
+    const size_t sp = ((size_t)d->n * d->out_c * blocks * RN_FAST_PIECE_FLOATS + 15) / 16 * 16;
+    float *ws = rn_fast_workspace(sp + rn_fast_wino_ws_floats(d, threads)), *sums = ws;
+    rn_fast_conv_wino_fwd(threads, d, 2, x, w, NULL, sums, pre, ws + sp);   /* F(2x2): see rn_fast_conv_fwd */
+    rn_fast_bn_fwd_train_sums(be, od, sums, blocks, pre, gamma, beta, residual, relu, momentum, eps, running_mean,
+                              running_var, save_mean, save_invstd, y);
 }
 
 /* Stride 1: the data gradient is itself a convolution, of dy with the filters

@@ -271,13 +271,88 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
     return most > filt ? most : filt;
 }
 
+/* Blocks of tiles per image: pieces of the batch-norm statistics (fast.h) */
+static int sum_blocks(const Wino *g)
+{
+    return (g->Tp / 16 + g->bv - 1) / g->bv;
+}
+
+int rn_fast_wino_sum_blocks(const RnConvDims *d)
+{
+    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, 2, FWD_BLOCK);
+    return sum_blocks(&g);
+}
+
+/* The runs of one piece in one plane: either one run of whole output rows
+ * (all the nets' planes), or each tile row's part of m rows */
+typedef struct {
+    int t0, t1, whole_rows;
+} Piece;
+
+/* sum (p[i] - s) and sum (p[i] - s)^2 over p[0 .. n), added to acc[0], acc[1] */
+static void run_sums(const float *p, int n, float s, float acc[2])
+{
+    float a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+    for (int i = 0; i < n; i++) {
+        const float v = p[i] - s;
+        a += v;
+        b += v * v;
+    }
+    acc[0] += a;
+    acc[1] += b;
+}
+
+/* The shifted sums of the piece's outputs in plane pl (see block_sums) */
+static void piece_sums(const Wino *g, const Piece *pc, const float *pl, float shift, float acc[2])
+{
+    if (pc->whole_rows) {
+        run_sums(pl + (size_t)(pc->t0 / g->TW) * g->m * g->W, (pc->t1 - pc->t0) * g->m * g->m, shift, acc);
+        return;
+    }
+    for (int t = pc->t0; t < pc->t1;) {
+        const int ty = t / g->TW, tx = t % g->TW, n = pc->t1 - t < g->TW - tx ? pc->t1 - t : g->TW - tx;
+        for (int r = g->m * ty; r < g->m * (ty + 1); r++)
+            run_sums(pl + (size_t)r * g->W + g->m * tx, g->m * n, shift, acc);
+        t += n;
+    }
+}
+
+/* The statistics of the pieces of the tiles of vectors [vb, ve) of one
+ * image's planes y (RN_FAST_PIECE_FLOATS), channel k's at out + 4 * k * blocks.
+ * Read back right after the block was written: from the core's cache. One
+ * pass: the sums of v = y - y0 and v^2, shifted by the piece's first output
+ * y0, a value of the same distribution, so E[v^2] - E[v]^2 loses little to
+ * cancellation; in double, M2 = sum v^2 - (sum v)^2 / n. */
+static void block_sums(const Wino *g, const float *y, int vb, int ve, int blocks, float *out)
+{
+    Piece pc = {16 * vb, 16 * ve < g->T ? 16 * ve : g->T, 0};
+    pc.whole_rows = pc.t0 % g->TW == 0 && pc.t1 % g->TW == 0;
+    const int n = (pc.t1 - pc.t0) * g->m * g->m;
+    const size_t first = (size_t)(pc.t0 / g->TW) * g->m * g->W + (size_t)(pc.t0 % g->TW) * g->m;
+    for (int k = 0; k < g->K; k++) {
+        const float *pl = y + (size_t)k * g->H * g->W;
+        const float y0 = pl[first];
+        float acc[2] = {0, 0};
+        piece_sums(g, &pc, pl, y0, acc);
+        const double m2 = (double)acc[1] - (double)acc[0] * acc[0] / n;
+        float *o = out + (size_t)k * RN_FAST_PIECE_FLOATS * blocks;
+        o[0] = (float)n;
+        o[1] = y0;   /* the mean is y0 + acc[0] / n: a float would round it to y0's precision */
+        o[2] = acc[0];
+        o[3] = m2 > 0 ? (float)m2 : 0;
+    }
+}
+
 /* The forward of `count` consecutive images (at most g->g: one group), x, y
  * and res (NULL: none) pointing at the first one's planes, U the transformed
- * filters; through bn when not NULL, then + res. */
+ * filters; through bn when not NULL, then + res. sums (NULL: none) points
+ * at the first image's statistics. */
 static void forward_group(const Wino *g, const float *U, const float *x, int count, const RnFastBnEval *bn,
-                          const float *res, float *y, const ThreadBufs *b)
+                          const float *res, float *sums, float *y, const ThreadBufs *b)
 {
     const size_t in_img = (size_t)g->C * g->H * g->W, out_img = (size_t)g->K * g->H * g->W;
+    const int blocks = sum_blocks(g);
     for (int vb = 0; vb < g->Tp / 16; vb += g->bv) {   /* one block */
         int ve = vb + g->bv < g->Tp / 16 ? vb + g->bv : g->Tp / 16;
         int cols = (count - 1) * g->Tp + 16 * (ve - vb);
@@ -288,16 +363,21 @@ static void forward_group(const Wino *g, const float *U, const float *x, int cou
                             (ptrdiff_t)g->gt, b->M + xi * xi_stride(g, g->K), (ptrdiff_t)g->gt, 0);
         for (int j = 0; j < count; j++)
             rn_wino_output(g, g->K, b->M + (size_t)j * g->Tp, vb, ve, bn, res ? res + (size_t)j * out_img : NULL,
-                             y + (size_t)j * out_img);
+                           y + (size_t)j * out_img);
+        if (sums)
+            for (int j = 0; j < count; j++)
+                block_sums(g, y + (size_t)j * out_img, vb, ve, blocks,
+                           sums + ((size_t)j * g->K * blocks + (size_t)(vb / g->bv)) * RN_FAST_PIECE_FLOATS);
     }
 }
 
 /* y = conv(x, f) for n images of C -> K channels, U = the transformed filters,
  * through bn when not NULL */
 static void forward(int threads, int n, const Wino *g, const float *U, const float *x, const RnFastBnEval *bn,
-                    float *y, float *ws)
+                    float *sums, float *y, float *ws)
 {
     const size_t in_img = (size_t)g->C * g->H * g->W, out_img = (size_t)g->K * g->H * g->W;
+    const size_t img_sums = (size_t)g->K * sum_blocks(g) * RN_FAST_PIECE_FLOATS;
     const int groups = (n + g->g - 1) / g->g;
 #pragma omp parallel num_threads(threads)
     {
@@ -306,21 +386,23 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
         for (int gi = 0; gi < groups; gi++) {
             int i0 = gi * g->g, count = n - i0 < g->g ? n - i0 : g->g;
             forward_group(g, U, x + (size_t)i0 * in_img, count, bn,
-                          bn && bn->residual ? bn->residual + (size_t)i0 * out_img : NULL, y + (size_t)i0 * out_img,
-                          &b);
+                          bn && bn->residual ? bn->residual + (size_t)i0 * out_img : NULL,
+                          sums ? sums + (size_t)i0 * img_sums : NULL, y + (size_t)i0 * out_img, &b);
         }
     }
 }
 
 void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
-                           const RnFastBnEval *bn, float *y, float *ws)
+                           const RnFastBnEval *bn, float *sums, float *y, float *ws)
 {
     if (tile != 2 && tile != rn_fast_wino_tile(d))
         rn_die("internal error: Winograd tile %d on a %dx%d plane", tile, d->in_h, d->in_w);
+    if (sums && (tile != 2 || bn))
+        rn_die("internal error: batch-norm sums need tile 2 and no epilogue");
     Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, tile, FWD_BLOCK);
     float *U = ws;
     filter_transform(threads, g.m, w, d->out_c, d->in_c, 0, U);
-    forward(threads, d->n, &g, U, x, bn, y, ws + u_floats(&g));
+    forward(threads, d->n, &g, U, x, bn, sums, y, ws + u_floats(&g));
 }
 
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
@@ -329,7 +411,7 @@ void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *d
     Wino g = data_geometry(d);   /* K -> C channels */
     float *U = ws;
     filter_transform(threads, g.m, w, d->in_c, d->out_c, 1, U);
-    forward(threads, d->n, &g, U, dy, NULL, dx, ws + u_floats(&g));
+    forward(threads, d->n, &g, U, dy, NULL, NULL, dx, ws + u_floats(&g));
 }
 
 /* Adds the filter-gradient products of `count` consecutive images (one group
@@ -446,7 +528,7 @@ void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, con
                 for (int j0 = 0; dx && j0 < count; j0 += t.g) {
                     int tc = count - j0 < t.g ? count - j0 : t.g;
                     forward_group(&t, Ut, G + (size_t)j0 * out_img, tc, NULL,
-                                  dx_plus ? dx_plus + (size_t)(i0 + j0) * in_img : NULL,
+                                  dx_plus ? dx_plus + (size_t)(i0 + j0) * in_img : NULL, NULL,
                                   dx + (size_t)(i0 + j0) * in_img, &bt);
                 }
             }
@@ -464,10 +546,15 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
     (void)threads;
     return 0;
 }
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
-                           const RnFastBnEval *bn, float *y, float *ws)
+int rn_fast_wino_sum_blocks(const RnConvDims *d)
 {
-    (void)threads, (void)d, (void)tile, (void)x, (void)w, (void)bn, (void)y, (void)ws;
+    (void)d;
+    return 0;
+}
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
+                           const RnFastBnEval *bn, float *sums, float *y, float *ws)
+{
+    (void)threads, (void)d, (void)tile, (void)x, (void)w, (void)bn, (void)sums, (void)y, (void)ws;
     rn_die("internal error: the Winograd path needs AVX-512");
 }
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,

@@ -61,6 +61,7 @@
  * (the error of mean and invstd, ~ (hw/16 + 16) u relative, times |xhat| <= ~5,
  * stays below 1e-5; 1e-4 leaves room for the compiler's SIMD order); the same
  * tolerance against the reference op (kernels/cpu/ref_bn.c). */
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -224,7 +225,7 @@ static void check_conv_data(int n, int in_c, int H, int W, int out_c, int k, int
         float *yv = y;
         if (variant) {
             yv = malloc(out_size(&d) * sizeof(float));
-            rn_fast_conv_wino_fwd(1, &d, 4, x, w, NULL, yv, rn_fast_workspace(rn_fast_wino_ws_floats(&d, 1)));
+            rn_fast_conv_wino_fwd(1, &d, 4, x, w, NULL, NULL, yv, rn_fast_workspace(rn_fast_wino_ws_floats(&d, 1)));
         }
         double *wco = wino ? filter_coefs(mf, w, out_c, in_c, 0) : NULL;
         const double Lw_in = mf == 4 ? in_c + 12 : in_c + 10;
@@ -697,7 +698,7 @@ static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int st
     float *pre = malloc(out_size(&d) * sizeof(float)), *want = malloc(out_size(&d) * sizeof(float));
     float *got = rand_buf(out_size(&d), 1, 0);
     if (rn_fast_wino_ok(&d))
-        rn_fast_conv_wino_fwd(2, &d, rn_fast_wino_tile(&d), x, w, NULL, pre,
+        rn_fast_conv_wino_fwd(2, &d, rn_fast_wino_tile(&d), x, w, NULL, NULL, pre,
                               rn_fast_workspace(rn_fast_wino_ws_floats(&d, 2)));
     else
         rn_fast_conv_fwd(NULL, &d, x, w, pre);
@@ -710,6 +711,76 @@ static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int st
           "ops (%zu of %zu differ)", n, in_c, out_c, hw, hw, k, stride, with_res, relu,
           rn_fast_wino_ok(&d) ? "Winograd epilogue" : "two passes", differ, out_size(&d));
     free(x); free(w); free(res); free(gamma); free(beta); free(mean); free(var); free(pre); free(want); free(got);
+}
+
+/* ------------------------------------------------------ conv + train batch norm */
+
+/* The fused training op (rn_fast_conv_bn_train_fwd): pre (the convolution
+ * alone) against the reference convolution; the statistics and y against
+ * the batch norm of that same pre worked out in double, so the check is of
+ * the statistics, not of the convolution's rounding. offset > 0 feeds inputs
+ * of offset + noise of 1e-3 of it through filters that are nearly all centre
+ * tap (so the zero padding hardly shows at the borders): each channel's
+ * outputs then have a mean over 1e3 times their spread, where E[y^2] -
+ * E[y]^2 in float loses every digit of the variance (thousands of times the
+ * tolerance below) and the pieces' shifted sums must not. */
+static void check_conv_bn_train(int n, int in_c, int h, int w, int out_c, int stride, int with_res, int relu,
+                                float offset)
+{
+    RnConvDims d = conv_rect(n, in_c, h, w, out_c, 3, stride);
+    const size_t sz = out_size(&d), c = (size_t)out_c, plane = (size_t)d.out_h * d.out_w;
+    float *x = offset > 0 ? rand_buf(in_size(&d), offset * 1e-3f, offset) : rand_buf(in_size(&d), 1, 0);
+    float *wt = rand_buf(w_size(&d), offset > 0 ? 1e-3f : 0.2f, 0);
+    for (size_t i = 4; offset > 0 && i < w_size(&d); i += 9)
+        wt[i] += 1;
+    float *res = with_res ? rand_buf(sz, 1, 0) : NULL;
+    float *gamma = rand_buf(c, 0.5f, 1), *beta = rand_buf(c, 0.5f, 0);
+    float *rm = rand_buf(c, 0.5f, 0), *rv = rand_buf(c, 0.4f, 1), *rm0 = malloc(c * sizeof(float));
+    float *rv0 = malloc(c * sizeof(float)), *sm = malloc(c * sizeof(float)), *si = malloc(c * sizeof(float));
+    float *pre = malloc(sz * sizeof(float)), *y = malloc(sz * sizeof(float)), *pre_r = malloc(sz * sizeof(float));
+    memcpy(rm0, rm, c * sizeof(float));
+    memcpy(rv0, rv, c * sizeof(float));
+    rn_fast_conv_bn_train_fwd(NULL, &d, x, wt, gamma, beta, res, relu, 0.1f, 1e-5f, rm, rv, sm, si, pre, y);
+    ref->conv_fwd(ref, &d, x, wt, pre_r);
+    int bad = 0;
+    double worst = 0;
+    for (size_t i = 0; i < sz; i++)
+        vs(pre[i], pre_r[i], 1e-5 * (1 + fabs(pre_r[i])), &bad, &worst);
+    CHECK(!bad, "conv + bn train n=%d %d->%d %dx%d s%d offset %g: pre agrees with ref_conv.c, worst %.3f of "
+          "tolerance", n, in_c, out_c, h, w, stride, offset, worst);
+    bad = 0;
+    worst = 0;
+    const double cnt = (double)n * plane;
+    for (size_t k = 0; k < c; k++) {
+        double mean = 0, sq = 0;
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < plane; j++)
+                mean += pre[((size_t)i * c + k) * plane + j];
+        mean /= cnt;
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < plane; j++)
+                sq += (pre[((size_t)i * c + k) * plane + j] - mean) * (pre[((size_t)i * c + k) * plane + j] - mean);
+        const double var = sq / cnt, is = 1 / sqrt(var + 1e-5);
+        vs(sm[k], mean, 1e-6 * (fabs(mean) + sqrt(var)), &bad, &worst);
+        vs(si[k], is, 1e-5 * is, &bad, &worst);
+        vs(rm[k], 0.9 * rm0[k] + 0.1 * mean, 1e-6 * (fabs(rm[k]) + sqrt(var)), &bad, &worst);
+        vs(rv[k], 0.9 * rv0[k] + 0.1 * sq / (cnt - 1), 1e-5 * fabs(rv[k]), &bad, &worst);
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < plane; j++) {
+                const size_t o = ((size_t)i * c + k) * plane + j;
+                double v = (pre[o] - mean) * is * gamma[k] + beta[k] + (res ? res[o] : 0);
+                v = relu && v < 0 ? 0 : v;
+                /* float computes pre - mean with a float mean: each rounds to half
+                 * an ulp of its magnitude, and the scale multiplies that */
+                const double cancel = fabs(gamma[k] * is) * FLT_EPSILON * (fabs(pre[o]) + fabs(mean));
+                vs(y[o], v, 1e-4 * (1 + fabs(v)) + cancel, &bad, &worst);
+            }
+    }
+    CHECK(!bad, "conv + bn train n=%d %d->%d %dx%d s%d res=%d relu=%d offset %g (%s): statistics and y agree with "
+          "pre's in double, worst %.3f of tolerance", n, in_c, out_c, h, w, stride, with_res, relu, offset,
+          rn_fast_wino_ok(&d) ? "statistics from the Winograd pass" : "two ops", worst);
+    free(x); free(wt); free(res); free(gamma); free(beta); free(rm); free(rv); free(rm0); free(rv0);
+    free(sm); free(si); free(pre); free(y); free(pre_r);
 }
 
 #if defined(__AVX512F__)
@@ -848,6 +919,21 @@ int main(void)
     check_conv_bn_eval(3, 12, 4, 8, 3, 1, 0, 1);
     check_conv_bn_eval(4, 3, 32, 16, 3, 1, 0, 1);
     check_conv_bn_eval(4, 16, 32, 32, 3, 2, 0, 1);
+
+    /* the fused training op: each Winograd plane of the nets (pieces of 4 tile
+     * rows of a 32x32 image; whole 16x16 images; groups of 8x8 images), odd
+     * batches, a large mean against the spread, pieces that cut tile rows
+     * (4x96: 48 tiles a row, pieces of 64), and the two-op fallback */
+    check_conv_bn_train(16, 16, 32, 32, 16, 1, 1, 1, 0);
+    check_conv_bn_train(16, 16, 32, 32, 16, 1, 0, 1, 0);
+    check_conv_bn_train(7, 32, 16, 16, 32, 1, 1, 0, 0);
+    check_conv_bn_train(9, 64, 8, 8, 64, 1, 1, 1, 0);
+    check_conv_bn_train(5, 16, 32, 32, 16, 1, 0, 1, 8);
+    check_conv_bn_train(9, 64, 8, 8, 64, 1, 0, 1, 8);
+    check_conv_bn_train(3, 8, 4, 96, 8, 1, 0, 1, 0);
+    check_conv_bn_train(3, 8, 4, 96, 8, 1, 0, 1, 8);
+    check_conv_bn_train(4, 3, 32, 32, 16, 1, 0, 1, 0);
+    check_conv_bn_train(4, 16, 32, 32, 32, 2, 1, 1, 0);
     rn_fast_workspace_free();
     ref->destroy(ref);
     return test_done();
