@@ -138,8 +138,9 @@ void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *
 
 /* The pieces (fast.h) of each channel combine in double, image by image and
  * block by block, by Chan, Golub and LeVeque's update: with n, mean and M2
- * (the sum of squared deviations) so far and a piece (nb, sb, M2b),
- *   delta = sb / nb - mean,  n' = n + nb,  mean' = mean + delta * nb / n',
+ * (the sum of squared deviations) so far and a piece (nb, y0, s, M2b) of
+ * mean y0 + s / nb,
+ *   delta = y0 + s / nb - mean,  n' = n + nb,  mean' = mean + delta * nb / n',
  *   M2' = M2 + M2b + delta^2 * n * nb / n'.
  * Each step only adds non-negative terms to M2, so nothing cancels. */
 void rn_fast_bn_fwd_train_sums(RnBackend *be, RnDims d, const float *sums, int blocks, const float *x,
