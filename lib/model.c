@@ -422,23 +422,24 @@ static void unit_forward(RnModel *m, Unit *u, int n, const float *in, const floa
                              u->running_var, RN_BN_EPS, u->out);
         return;
     }
-    if (train && be->conv_bn_train_fwd) {
-        be->conv_bn_train_fwd(be, &cd, in, u->w, u->gamma, u->beta, residual, relu, RN_BN_MOMENTUM, RN_BN_EPS,
-                              u->running_mean, u->running_var, u->save_mean, u->save_invstd, u->pre, u->out);
+    if (train) {
+        if (be->conv_bn_train_fwd) {   /* one op: the backend may gather the statistics as it writes pre */
+            be->conv_bn_train_fwd(be, &cd, in, u->w, u->gamma, u->beta, residual, relu, RN_BN_MOMENTUM,
+                                  RN_BN_EPS, u->running_mean, u->running_var, u->save_mean, u->save_invstd, u->pre,
+                                  u->out);
+        } else {
+            be->conv_fwd(be, &cd, in, u->w, u->pre);
+            be->bn_fwd_train(be, d, u->pre, u->gamma, u->beta, residual, relu, RN_BN_MOMENTUM, RN_BN_EPS,
+                             u->running_mean, u->running_var, u->save_mean, u->save_invstd, u->out);
+        }
         m->counts[u->count]++;   /* num_batches_tracked, as PyTorch counts training forwards */
         return;
     }
     be->conv_fwd(be, &cd, in, u->w, u->pre);
-    if (train) {
-        be->bn_fwd_train(be, d, u->pre, u->gamma, u->beta, residual, relu, RN_BN_MOMENTUM, RN_BN_EPS,
-                         u->running_mean, u->running_var, u->save_mean, u->save_invstd, u->out);
-        m->counts[u->count]++;   /* num_batches_tracked, as PyTorch counts training forwards */
-    } else {
-        if (m->collecting && u->response >= 0)
-            collect_response(m, u, n, NULL);
-        be->bn_fwd_eval(be, d, u->pre, u->gamma, u->beta, residual, relu, u->running_mean, u->running_var,
-                        RN_BN_EPS, u->out);
-    }
+    if (m->collecting && u->response >= 0)
+        collect_response(m, u, n, NULL);
+    be->bn_fwd_eval(be, d, u->pre, u->gamma, u->beta, residual, relu, u->running_mean, u->running_var, RN_BN_EPS,
+                    u->out);
 }
 
 static void block_forward(RnModel *m, BlockRun *br, int n, bool train)
