@@ -81,10 +81,10 @@ void rn_backend_unit_bwd_ops(RnBackend *be, const RnUnitGrad *u, const float *dy
     }
 }
 
-void rn_backend_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy)
+int rn_backend_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy)
 {
     if (be->unit_bwd)
-        be->unit_bwd(be, u, dy);
-    else
-        rn_backend_unit_bwd_ops(be, u, dy);
+        return be->unit_bwd(be, u, dy);
+    rn_backend_unit_bwd_ops(be, u, dy);
+    return 0;
 }

@@ -48,7 +48,7 @@ typedef struct {
 
 /* What the backward of one unit (convolution -> batch norm (+ residual) (+ ReLU))
  * reads and writes: unit_bwd below, or its three ops (rn_backend_unit_bwd). */
-typedef struct {
+typedef struct RnUnitGrad {
     RnConvDims conv;            /* the convolution, n = the batch */
     const float *in, *w;        /* its input and filters */
     const float *pre, *out;     /* its output (the batch norm's x) and the unit's output (its y) */
@@ -59,6 +59,13 @@ typedef struct {
     float *dx;                  /* the gradient of `in`, or NULL; may be the dy given */
     const float *dx_plus;       /* added to dx (a shortcut's gradient), or NULL */
     float *scratch;             /* room for one tensor shaped like pre (the gradient between the ops) */
+    /* The unit whose batch norm takes dx as its dy (the one before this unit
+     * in the forward, when nothing is added to dx in between), or NULL. A
+     * backend's unit_bwd may gather that batch norm's sums over the batch as
+     * it writes dx: next's dgamma, dbeta and dresidual, as its own backward
+     * would make them (the sums' order may differ: rounding). */
+    const struct RnUnitGrad *next;
+    int sums_done;              /* dgamma, dbeta, dresidual already hold them (the unit_bwd before said so) */
 } RnUnitGrad;
 
 typedef struct RnBackend RnBackend;
@@ -135,8 +142,10 @@ struct RnBackend {
      * the gradient of its output, in one op with the bits of its three ops
      * (bn_bwd into u->scratch, conv_bwd_filter, conv_bwd_data when u->dx, then
      * add of u->dx_plus), so a backend can keep the gradient between them out
-     * of memory. */
-    void (*unit_bwd)(RnBackend *be, const RnUnitGrad *u, const float *dy);
+     * of memory. With u->sums_done it takes its batch norm's sums from dgamma,
+     * dbeta and dresidual (or recomputes them: the same values). Returns 1
+     * when it gathered u->next's sums (see RnUnitGrad), else 0. */
+    int (*unit_bwd)(RnBackend *be, const RnUnitGrad *u, const float *dy);
 
     /* option-A shortcut: y = zero-pad channels (out_c - in.c)/2 on each side of x[:, :, ::2, ::2] */
     void (*shortcut_pad_fwd)(RnBackend *be, RnDims in, int out_c, const float *x, float *y);
@@ -178,9 +187,11 @@ struct RnBackend {
 RnBackend *rn_backend_create(const RnBackendOptions *opts);
 void rn_backend_destroy(RnBackend *be);
 /* The backward of a unit by its three ops: be->unit_bwd when the backend has
- * it, else bn_bwd (into u->scratch), conv_bwd_filter and conv_bwd_data. */
-void rn_backend_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy);
-/* The three ops, always (the fallback of unit_bwd implementations) */
+ * it (returns what it returns), else bn_bwd (into u->scratch),
+ * conv_bwd_filter and conv_bwd_data (returns 0). */
+int rn_backend_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy);
+/* The three ops, always (the fallback of unit_bwd implementations); they
+ * ignore u->next and recompute the sums u->sums_done says are there */
 void rn_backend_unit_bwd_ops(RnBackend *be, const RnUnitGrad *u, const float *dy);
 
 /* Constructors of each backend (kernels/cpu, kernels/cuda). */

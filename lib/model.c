@@ -509,45 +509,69 @@ void rn_model_loss(RnModel *m, int n, int step, bool with_grad)
 
 /* ---------------------------------------------------------------- backward */
 
-/* Backward through BN (and the ReLU after it) and the convolution: weight
- * gradients, and the gradient of the unit's input into dx when dx != NULL.
- * dy is the gradient of the unit's output; dresidual (or NULL) receives the
+/* What the backward through a unit's BN (and the ReLU after it) and its
+ * convolution reads and writes: weight gradients, and the gradient of the
+ * unit's input into dx when dx != NULL. dresidual (or NULL) receives the
  * gradient that flows into the residual branch; dx_plus (or NULL) is added to dx. */
-static void unit_backward(RnModel *m, Unit *u, int n, const float *in, const float *dy, int relu,
-                          float *dresidual, float *dx, const float *dx_plus)
+static RnUnitGrad unit_grad(RnModel *m, Unit *u, int n, const float *in, int relu, float *dresidual, float *dx,
+                            const float *dx_plus)
 {
     RnUnitGrad g = {.conv = u->dims, .in = in, .w = u->w, .pre = u->pre, .out = u->out, .gamma = u->gamma,
                     .beta = u->beta, .save_mean = u->save_mean, .save_invstd = u->save_invstd, .relu = relu,
                     .dw = u->dw, .dgamma = u->dgamma, .dbeta = u->dbeta, .dresidual = dresidual, .dx = dx,
                     .dx_plus = dx_plus, .scratch = m->g_pre};
     g.conv.n = n;
-    rn_backend_unit_bwd(m->be, &g, dy);
+    return g;
+}
+
+/* A block's second unit, whose data gradient goes to dx */
+static RnUnitGrad conv2_grad(RnModel *m, BlockRun *br, int n, float *dx)
+{
+    return unit_grad(m, &br->conv2, n, br->conv1.out, 1, br->def->shortcut == RN_SC_NONE ? NULL : m->g_res, dx,
+                     NULL);
 }
 
 /* g_out holds the gradient of the block output; leaves the gradient of the
- * block input in g_in. */
-static void block_backward(RnModel *m, BlockRun *br, int n)
+ * block input in g_in. prev is the block before (NULL for the first).
+ * *sums_done says whether the unit_bwd before gathered the batch norm's sums
+ * of this block's second unit, and then whether this block gathered prev's. */
+static void block_backward(RnModel *m, BlockRun *br, int n, BlockRun *prev, int *sums_done)
 {
     RnBackend *be = m->be;
     const RnBlock *def = br->def;
-    float *dres = def->shortcut == RN_SC_NONE ? NULL : m->g_res;
     /* conv2 writes the gradient of conv1's output into g_in, which conv1's
      * backward then reads as dy and overwrites with the block-input gradient
-     * (RnUnitGrad allows dx to be dy: each image's dy is read before its dx is written). */
-    unit_backward(m, &br->conv2, n, br->conv1.out, m->g_out, 1, dres, m->g_in, NULL);
-    /* an identity shortcut's gradient is added as conv1's data gradient is written */
-    unit_backward(m, &br->conv1, n, br->input, m->g_in, 1, NULL, m->g_in,
-                  def->shortcut == RN_SC_IDENTITY ? m->g_res : NULL);
+     * (RnUnitGrad allows dx to be dy: each image's dy is read before its dx is
+     * written); an identity shortcut's gradient is added as it is written. */
+    RnUnitGrad g2 = conv2_grad(m, br, n, m->g_in);
+    RnUnitGrad g1 = unit_grad(m, &br->conv1, n, br->input, 1, NULL, m->g_in,
+                              def->shortcut == RN_SC_IDENTITY ? m->g_res : NULL);
+    /* With no shortcut or an identity one nothing is added to conv1's data
+     * gradient afterwards: it is the dy of prev's second unit, whose dx will
+     * be g_out (the buffers swap). prev's g_res is overwritten only after
+     * conv1 read each image's part of it (the sweep reads dx_plus before it
+     * writes the sums there). */
+    const bool chain = prev && (def->shortcut == RN_SC_NONE || def->shortcut == RN_SC_IDENTITY);
+    RnUnitGrad gp;
+    if (chain)
+        gp = conv2_grad(m, prev, n, m->g_out);
+    g2.sums_done = *sums_done;
+    g2.next = &g1;
+    g1.sums_done = rn_backend_unit_bwd(be, &g2, m->g_out);
+    g1.next = chain ? &gp : NULL;
+    *sums_done = rn_backend_unit_bwd(be, &g1, m->g_in);
     RnDims in = {n, def->conv1.in_c, def->conv1.in_hw, def->conv1.in_hw};
     size_t in_count = (size_t)in.n * (size_t)in.c * (size_t)in.h * (size_t)in.w;
     switch (def->shortcut) {
     case RN_SC_NONE: break;
     case RN_SC_IDENTITY: break;   /* added by conv1's backward */
     case RN_SC_PAD: be->shortcut_pad_bwd(be, in, def->conv2.out_c, m->g_res, m->g_in); break;
-    case RN_SC_PROJ:
-        unit_backward(m, &br->proj, n, br->input, m->g_res, 0, NULL, m->g_tmp, NULL);
+    case RN_SC_PROJ: {
+        RnUnitGrad gs = unit_grad(m, &br->proj, n, br->input, 0, NULL, m->g_tmp, NULL);
+        rn_backend_unit_bwd(be, &gs, m->g_res);
         be->add(be, m->g_in, m->g_tmp, in_count);
         break;
+    }
     }
 }
 
@@ -561,13 +585,16 @@ void rn_model_backward(RnModel *m, int n)
     be->fc_bwd(be, n, net->fc_in, net->cfg.classes, m->pooled, m->params + wi, m->dlogits, m->dpooled,
                m->grads + wi, m->grads + bi);
     be->avgpool_bwd(be, last_dims(m, n), m->dpooled, m->g_out);
+    int sums_done = 0;
     for (int b = net->nblocks - 1; b >= 0; b--) {
-        block_backward(m, &m->blocks[b], n);
+        block_backward(m, &m->blocks[b], n, b > 0 ? &m->blocks[b - 1] : NULL, &sums_done);
         float *t = m->g_out;   /* the block input's gradient is the previous block's output gradient */
         m->g_out = m->g_in;
         m->g_in = t;
     }
-    unit_backward(m, &m->stem, n, m->x, m->g_out, 1, NULL, NULL, NULL);   /* no gradient for the images */
+    /* no gradient for the images; the first block gathered nothing for the stem (prev NULL) */
+    RnUnitGrad gs = unit_grad(m, &m->stem, n, m->x, 1, NULL, NULL, NULL);
+    rn_backend_unit_bwd(be, &gs, m->g_out);
 }
 
 void rn_model_sgd(RnModel *m, float lr, float momentum, float weight_decay)

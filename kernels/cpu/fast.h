@@ -109,12 +109,16 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
  * the threads, each image's before its dx is written (so dx may be where
  * dy_of reads from). dw as rn_fast_conv_wino_bwd_filter, dx (NULL: none) as
  * rn_fast_conv_wino_bwd_data plus dx_plus (NULL: nothing), the same bits; dy
- * never goes through memory shared by the threads. ws holds
- * rn_fast_wino_bwd_ws_floats(d, threads). */
+ * never goes through memory shared by the threads. gather (NULL: none, else
+ * with dx) gathers the batch-norm backward sums of the unit whose dy dx is,
+ * from the cache, as each block of dx is written (RnFastBnGather below). ws
+ * holds rn_fast_wino_bwd_ws_floats(d, threads). */
 typedef void (*RnFastImageFn)(void *ctx, int image, float *dst);
 size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads);
+typedef struct RnFastBnGather RnFastBnGather;
 void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
-                           void *ctx, float *dw, float *dx, const float *dx_plus, float *ws);
+                           void *ctx, float *dw, float *dx, const float *dx_plus, const RnFastBnGather *gather,
+                           float *ws);
 
 /* Stride-1 convolution straight from padded input planes (fast_direct.c).
  * rn_fast_direct_ok says whether d is such a convolution; ws must hold
@@ -159,7 +163,7 @@ void rn_fast_conv_bn_train_fwd(RnBackend *be, const RnConvDims *d, const float *
                                float momentum, float eps, float *running_mean, float *running_var,
                                float *save_mean, float *save_invstd, float *pre, float *y);
 /* A unit's backward in one op (fast_unit.c) */
-void rn_fast_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy);
+int rn_fast_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy);
 
 void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
                           const float *residual, int relu, float momentum, float eps,
@@ -189,5 +193,36 @@ void rn_fast_bn_bwd_sums(RnBackend *be, RnDims d, const float *x, const float *y
                          int relu, float *dgamma, float *dbeta, float *dresidual, RnFastBnGrad *coef);
 void rn_fast_bn_bwd_image(RnDims d, const RnFastBnGrad *coef, int relu, const float *x, const float *dy,
                           const float *dresidual, int image, float *dx);
+/* Pass 1 over a run of n values of one channel (k: its mean, scale, beta):
+ * g = dy masked by the ReLU (from y when y is given, else from x); adds sum
+ * g to acc[0] and sum g * (x - mean) to acc[1]; writes g to r when not NULL
+ * (r may be dy). */
+void rn_fast_bn_grad_run(const RnFastBnGrad *k, int relu, const float *x, const float *y, const float *dy,
+                         float *r, int n, float acc[2]);
+/* coef's mean, scale and beta only (what pass 1 reads) */
+void rn_fast_bn_bwd_mask(RnDims d, const float *gamma, const float *beta, const float *save_mean,
+                         const float *save_invstd, RnFastBnGrad *coef);
+/* coef from dgamma and dbeta that already hold pass 1's sums */
+void rn_fast_bn_bwd_coef(RnDims d, const float *gamma, const float *beta, const float *save_mean,
+                         const float *save_invstd, const float *dgamma, const float *dbeta, RnFastBnGrad *coef);
+
+/* Pass 1 of a unit's batch-norm backward, gathered by the Winograd sweep of
+ * the unit after it in the forward as it writes this unit's dy (its dx,
+ * rn_fast_unit_bwd): the pieces are cut as the forward statistics' are (image
+ * i, channel k, block b of the sweep's tiles: rn_fast_wino_bwd_sum_blocks)
+ * and keep RN_FAST_GRAD_PIECE_FLOATS floats each, sum g and sum g * (x -
+ * mean), at pieces + 2 * ((i * K + k) * blocks + b). */
+enum { RN_FAST_GRAD_PIECE_FLOATS = 2 };
+struct RnFastBnGather {
+    const RnFastBnGrad *coef;   /* per channel: mean, scale, beta (rn_fast_bn_bwd_mask) */
+    int relu;
+    const float *x, *y;         /* the batch norm's input and output; y NULL: the mask from x */
+    float *dresidual;           /* g, written, or NULL */
+    float *pieces;
+};
+int rn_fast_wino_bwd_sum_blocks(const RnConvDims *d);
+/* dgamma and dbeta of the batch norm of dims d from its gathered pieces */
+void rn_fast_bn_bwd_gathered(RnDims d, const float *pieces, int blocks, const float *save_invstd, float *dgamma,
+                             float *dbeta);
 
 #endif

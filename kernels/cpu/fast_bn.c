@@ -14,7 +14,8 @@
  * (ResNet-20 and -56, 2 threads; passes 1 and 2 were about 3% of a step).
  * Backward, per channel: g = dy masked by the ReLU (y > 0); pass 1 the sums of
  * g and g * (x - mean), pass 2 dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))
- * (which streams each pass reads: at rn_fast_bn_bwd). */
+ * (which streams each pass reads: at rn_fast_bn_bwd). Pass 1 may instead be
+ * gathered by the sweep that writes dy (rn_fast_bn_grad_run, fast_unit.c). */
 #include "fast.h"
 
 #include "cpu_backend.h"
@@ -200,16 +201,15 @@ static inline float relu_grad_from_x(float x, float g, float mean, float scale, 
     return fmaf(x - mean, scale, beta) > 0 ? g : 0;
 }
 
-/* Pass 1 over one plane of channel k: adds to its sum g and sum g * (x - mean),
- * and writes the residual's gradient g when rp */
-static inline void plane_sums(const RnFastBnGrad *k, int relu, const float *xp, const float *yp, const float *gp,
-                              float *rp, int hw, double *sum_g, double *sum_gx)
+/* Pass 1 over a run of n values of channel k (fast.h) */
+void rn_fast_bn_grad_run(const RnFastBnGrad *k, int relu, const float *xp, const float *yp, const float *gp,
+                         float *rp, int n, float acc[2])
 {
     const float mean = k->mean;
     float sg = 0, sgx = 0;
     if (relu && rp) {
 #pragma omp simd reduction(+ : sg, sgx)
-        for (int j = 0; j < hw; j++) {
+        for (int j = 0; j < n; j++) {
             float g = yp[j] > 0 ? gp[j] : 0;
             sg += g;
             sgx += g * (xp[j] - mean);
@@ -217,22 +217,43 @@ static inline void plane_sums(const RnFastBnGrad *k, int relu, const float *xp, 
         }
     } else if (relu) {
 #pragma omp simd reduction(+ : sg, sgx)
-        for (int j = 0; j < hw; j++) {
+        for (int j = 0; j < n; j++) {
             float g = relu_grad_from_x(xp[j], gp[j], mean, k->scale, k->beta);
             sg += g;
             sgx += g * (xp[j] - mean);
         }
     } else {
 #pragma omp simd reduction(+ : sg, sgx)
-        for (int j = 0; j < hw; j++) {
+        for (int j = 0; j < n; j++) {
             sg += gp[j];
             sgx += gp[j] * (xp[j] - mean);
             if (rp)
                 rp[j] = gp[j];
         }
     }
-    *sum_g += sg;
-    *sum_gx += sgx;
+    acc[0] += sg;
+    acc[1] += sgx;
+}
+
+/* What pass 1 reads of channel c: mean, scale and beta (for the ReLU mask) */
+static RnFastBnGrad mask_coef(int c, const float *gamma, const float *beta, const float *save_mean,
+                              const float *save_invstd)
+{
+    return (RnFastBnGrad){save_mean[c], gamma[c] * save_invstd[c], beta[c], 0, 0};
+}
+
+/* Channel c's coefficients of dx. dx = gamma*invstd * (g - sum_g/count -
+ * (x-mean)*invstd^2 * sum_gx/count), and dbeta = sum_g, dgamma = sum_gx *
+ * invstd are the sums as the parameter gradients keep them; the coefficients
+ * come from those floats, the same whether pass 1 ran here or the sweep that
+ * wrote dy gathered them (rn_fast_bn_bwd_gathered). */
+static RnFastBnGrad grad_coef(int c, double count, const float *gamma, const float *beta, const float *save_mean,
+                              const float *save_invstd, const float *dgamma, const float *dbeta)
+{
+    RnFastBnGrad k = mask_coef(c, gamma, beta, save_mean, save_invstd);
+    k.mg = (float)(dbeta[c] / count);
+    k.mx = (float)((double)dgamma[c] * save_invstd[c] / count);
+    return k;
 }
 
 /* Pass 1 for channels [c0, c0 + nc) (nc <= BLOCK): dgamma, dbeta, dresidual,
@@ -242,24 +263,23 @@ static void block_sums(RnDims d, int c0, int nc, const float *x, const float *y,
                        int relu, float *dgamma, float *dbeta, float *dresidual, RnFastBnGrad *k)
 {
     const int hw = d.h * d.w;
-    const double count = (double)d.n * hw;
     double sum_g[BLOCK] = {0}, sum_gx[BLOCK] = {0};
     for (int b = 0; b < nc; b++)
-        k[b] = (RnFastBnGrad){save_mean[c0 + b], gamma[c0 + b] * save_invstd[c0 + b], beta[c0 + b], 0, 0};
+        k[b] = mask_coef(c0 + b, gamma, beta, save_mean, save_invstd);
     for (int i = 0; i < d.n; i++)
         for (int b = 0; b < nc; b++) {
             size_t off = ((size_t)i * d.c + c0 + b) * hw;
-            plane_sums(&k[b], relu, x + off, y + off, dy + off, dresidual ? dresidual + off : NULL, hw, &sum_g[b],
-                       &sum_gx[b]);
+            float acc[2] = {0, 0};
+            rn_fast_bn_grad_run(&k[b], relu, x + off, y + off, dy + off, dresidual ? dresidual + off : NULL, hw,
+                                acc);
+            sum_g[b] += acc[0];
+            sum_gx[b] += acc[1];
         }
     for (int b = 0; b < nc; b++) {
         const int c = c0 + b;
-        const float invstd = save_invstd[c];
         dbeta[c] = (float)sum_g[b];
-        dgamma[c] = (float)(sum_gx[b] * invstd);
-        /* dx = gamma*invstd * (g - sum_g/count - (x-mean)*invstd^2 * sum_gx/count) */
-        k[b].mg = (float)(sum_g[b] / count);
-        k[b].mx = (float)(sum_gx[b] / count * invstd * invstd);
+        dgamma[c] = (float)(sum_gx[b] * save_invstd[c]);
+        k[b] = grad_coef(c, (double)d.n * hw, gamma, beta, save_mean, save_invstd, dgamma, dbeta);
     }
 }
 
@@ -290,6 +310,40 @@ void rn_fast_bn_bwd_sums(RnBackend *be, RnDims d, const float *x, const float *y
         const int c0 = bl * BLOCK, nc = d.c - c0 < BLOCK ? d.c - c0 : BLOCK;
         block_sums(d, c0, nc, x, y, dy, gamma, beta, save_mean, save_invstd, relu, dgamma, dbeta, dresidual,
                    coef + c0);
+    }
+}
+
+void rn_fast_bn_bwd_mask(RnDims d, const float *gamma, const float *beta, const float *save_mean,
+                         const float *save_invstd, RnFastBnGrad *coef)
+{
+    for (int c = 0; c < d.c; c++)
+        coef[c] = mask_coef(c, gamma, beta, save_mean, save_invstd);
+}
+
+void rn_fast_bn_bwd_coef(RnDims d, const float *gamma, const float *beta, const float *save_mean,
+                         const float *save_invstd, const float *dgamma, const float *dbeta, RnFastBnGrad *coef)
+{
+    for (int c = 0; c < d.c; c++)
+        coef[c] = grad_coef(c, (double)d.n * d.h * d.w, gamma, beta, save_mean, save_invstd, dgamma, dbeta);
+}
+
+/* The pieces of each channel add in double, image by image and block by
+ * block: a fixed order, so no bit depends on the threads (a few thousand
+ * floats: one thread) */
+void rn_fast_bn_bwd_gathered(RnDims d, const float *pieces, int blocks, const float *save_invstd, float *dgamma,
+                             float *dbeta)
+{
+    for (int c = 0; c < d.c; c++) {
+        double sum_g = 0, sum_gx = 0;
+        for (int i = 0; i < d.n; i++) {
+            const float *p = pieces + ((size_t)i * d.c + c) * blocks * RN_FAST_GRAD_PIECE_FLOATS;
+            for (int b = 0; b < blocks; b++, p += RN_FAST_GRAD_PIECE_FLOATS) {
+                sum_g += p[0];
+                sum_gx += p[1];
+            }
+        }
+        dbeta[c] = (float)sum_g;
+        dgamma[c] = (float)(sum_gx * save_invstd[c]);
     }
 }
 

@@ -283,15 +283,53 @@ int rn_fast_wino_sum_blocks(const RnConvDims *d)
     return sum_blocks(&g);
 }
 
-/* The runs of one piece in one plane: either one run of whole output rows
- * (all the nets' planes), or each tile row's part of m rows */
+int rn_fast_wino_bwd_sum_blocks(const RnConvDims *d)
+{
+    Wino t = data_geometry(d);
+    return sum_blocks(&t);
+}
+
+/* The tiles of one piece: tiles [t0, t1) of a plane, which lie either in one
+ * run of whole output rows (all the nets' planes) or in each tile row's part
+ * of m rows */
 typedef struct {
     int t0, t1, whole_rows;
 } Piece;
 
-/* sum (p[i] - s) and sum (p[i] - s)^2 over p[0 .. n), added to acc[0], acc[1] */
-static void run_sums(const float *p, int n, float s, float acc[2])
+static Piece piece_of(const Wino *g, int vb, int ve)
 {
+    Piece pc = {16 * vb, 16 * ve < g->T ? 16 * ve : g->T, 0};
+    pc.whole_rows = pc.t0 % g->TW == 0 && pc.t1 % g->TW == 0;
+    return pc;
+}
+
+/* Calls run(ctx, at, n) for each run of the piece's outputs in a plane: n
+ * floats from offset at */
+typedef void (*RunFn)(void *ctx, size_t at, int n);
+static void piece_runs(const Wino *g, const Piece *pc, RunFn run, void *ctx)
+{
+    if (pc->whole_rows) {
+        run(ctx, (size_t)(pc->t0 / g->TW) * g->m * g->W, (pc->t1 - pc->t0) * g->m * g->m);
+        return;
+    }
+    for (int t = pc->t0; t < pc->t1;) {
+        const int ty = t / g->TW, tx = t % g->TW, n = pc->t1 - t < g->TW - tx ? pc->t1 - t : g->TW - tx;
+        for (int r = g->m * ty; r < g->m * (ty + 1); r++)
+            run(ctx, (size_t)r * g->W + g->m * tx, g->m * n);
+        t += n;
+    }
+}
+
+/* One plane's shifted sums: sum (p[i] - s) and sum (p[i] - s)^2 into acc */
+typedef struct {
+    const float *pl;
+    float shift, acc[2];
+} ShiftedSums;
+
+static void run_sums(void *ctx, size_t at, int n)
+{
+    ShiftedSums *ss = ctx;
+    const float *p = ss->pl + at, s = ss->shift;
     float a = 0, b = 0;
 #pragma omp simd reduction(+ : a, b)
     for (int i = 0; i < n; i++) {
@@ -299,23 +337,8 @@ static void run_sums(const float *p, int n, float s, float acc[2])
         a += v;
         b += v * v;
     }
-    acc[0] += a;
-    acc[1] += b;
-}
-
-/* The shifted sums of the piece's outputs in plane pl (see block_sums) */
-static void piece_sums(const Wino *g, const Piece *pc, const float *pl, float shift, float acc[2])
-{
-    if (pc->whole_rows) {
-        run_sums(pl + (size_t)(pc->t0 / g->TW) * g->m * g->W, (pc->t1 - pc->t0) * g->m * g->m, shift, acc);
-        return;
-    }
-    for (int t = pc->t0; t < pc->t1;) {
-        const int ty = t / g->TW, tx = t % g->TW, n = pc->t1 - t < g->TW - tx ? pc->t1 - t : g->TW - tx;
-        for (int r = g->m * ty; r < g->m * (ty + 1); r++)
-            run_sums(pl + (size_t)r * g->W + g->m * tx, g->m * n, shift, acc);
-        t += n;
-    }
+    ss->acc[0] += a;
+    ss->acc[1] += b;
 }
 
 /* The statistics of the pieces of the tiles of vectors [vb, ve) of one
@@ -326,30 +349,64 @@ static void piece_sums(const Wino *g, const Piece *pc, const float *pl, float sh
  * cancellation; in double, M2 = sum v^2 - (sum v)^2 / n. */
 static void block_sums(const Wino *g, const float *y, int vb, int ve, int blocks, float *out)
 {
-    Piece pc = {16 * vb, 16 * ve < g->T ? 16 * ve : g->T, 0};
-    pc.whole_rows = pc.t0 % g->TW == 0 && pc.t1 % g->TW == 0;
+    const Piece pc = piece_of(g, vb, ve);
     const int n = (pc.t1 - pc.t0) * g->m * g->m;
     const size_t first = (size_t)(pc.t0 / g->TW) * g->m * g->W + (size_t)(pc.t0 % g->TW) * g->m;
     for (int k = 0; k < g->K; k++) {
         const float *pl = y + (size_t)k * g->H * g->W;
-        const float y0 = pl[first];
-        float acc[2] = {0, 0};
-        piece_sums(g, &pc, pl, y0, acc);
-        const double m2 = (double)acc[1] - (double)acc[0] * acc[0] / n;
+        ShiftedSums ss = {pl, pl[first], {0, 0}};
+        piece_runs(g, &pc, run_sums, &ss);
+        const double m2 = (double)ss.acc[1] - (double)ss.acc[0] * ss.acc[0] / n;
         float *o = out + (size_t)k * RN_FAST_PIECE_FLOATS * blocks;
         o[0] = (float)n;
-        o[1] = y0;   /* the mean is y0 + acc[0] / n: a float would round it to y0's precision */
-        o[2] = acc[0];
+        o[1] = ss.shift;   /* the mean is y0 + acc[0] / n: a float would round it to y0's precision */
+        o[2] = ss.acc[0];
         o[3] = m2 > 0 ? (float)m2 : 0;
+    }
+}
+
+/* One plane's batch-norm backward sums (RnFastBnGather): dy is the plane just
+ * written, the rest are the gathering batch norm's planes */
+typedef struct {
+    const RnFastBnGrad *k;
+    int relu;
+    const float *x, *y, *dy;
+    float *r, acc[2];
+} GradSums;
+
+static void run_grad_sums(void *ctx, size_t at, int n)
+{
+    GradSums *gs = ctx;
+    rn_fast_bn_grad_run(gs->k, gs->relu, gs->x + at, gs->y ? gs->y + at : NULL, gs->dy + at,
+                        gs->r ? gs->r + at : NULL, n, gs->acc);
+}
+
+/* The gathered pieces (fast.h) of image `image` (dy: its planes, just
+ * written) for the tiles of vectors [vb, ve) */
+static void block_grad_sums(const Wino *g, const RnFastBnGather *ga, int image, const float *dy, int vb, int ve,
+                            int blocks)
+{
+    const Piece pc = piece_of(g, vb, ve);
+    const size_t plane = (size_t)g->H * g->W;
+    for (int k = 0; k < g->K; k++) {
+        const size_t off = ((size_t)image * g->K + k) * plane;
+        GradSums gs = {&ga->coef[k], ga->relu, ga->x + off, ga->y ? ga->y + off : NULL, dy + (size_t)k * plane,
+                       ga->dresidual ? ga->dresidual + off : NULL, {0, 0}};
+        piece_runs(g, &pc, run_grad_sums, &gs);
+        float *o = ga->pieces + (((size_t)image * g->K + k) * blocks + (size_t)(vb / g->bv)) * RN_FAST_GRAD_PIECE_FLOATS;
+        o[0] = gs.acc[0];
+        o[1] = gs.acc[1];
     }
 }
 
 /* The forward of `count` consecutive images (at most g->g: one group), x, y
  * and res (NULL: none) pointing at the first one's planes, U the transformed
  * filters; through bn when not NULL, then + res. sums (NULL: none) points
- * at the first image's statistics. */
+ * at the first image's statistics; gather (NULL: none) gathers from y as
+ * well, the first image being image i0 of the batch. */
 static void forward_group(const Wino *g, const float *U, const float *x, int count, const RnFastBnEval *bn,
-                          const float *res, float *sums, float *y, const ThreadBufs *b)
+                          const float *res, float *sums, const RnFastBnGather *gather, int i0, float *y,
+                          const ThreadBufs *b)
 {
     const size_t in_img = (size_t)g->C * g->H * g->W, out_img = (size_t)g->K * g->H * g->W;
     const int blocks = sum_blocks(g);
@@ -368,6 +425,9 @@ static void forward_group(const Wino *g, const float *U, const float *x, int cou
             for (int j = 0; j < count; j++)
                 block_sums(g, y + (size_t)j * out_img, vb, ve, blocks,
                            sums + ((size_t)j * g->K * blocks + (size_t)(vb / g->bv)) * RN_FAST_PIECE_FLOATS);
+        if (gather)
+            for (int j = 0; j < count; j++)
+                block_grad_sums(g, gather, i0 + j, y + (size_t)j * out_img, vb, ve, blocks);
     }
 }
 
@@ -387,7 +447,7 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
             int i0 = gi * g->g, count = n - i0 < g->g ? n - i0 : g->g;
             forward_group(g, U, x + (size_t)i0 * in_img, count, bn,
                           bn && bn->residual ? bn->residual + (size_t)i0 * out_img : NULL,
-                          sums ? sums + (size_t)i0 * img_sums : NULL, y + (size_t)i0 * out_img, &b);
+                          sums ? sums + (size_t)i0 * img_sums : NULL, NULL, i0, y + (size_t)i0 * out_img, &b);
         }
     }
 }
@@ -498,8 +558,11 @@ size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
  * chain of operations whichever images share its product, so the bits are
  * those of the two separate passes. */
 void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
-                           void *ctx, float *dw, float *dx, const float *dx_plus, float *ws)
+                           void *ctx, float *dw, float *dx, const float *dx_plus, const RnFastBnGather *gather,
+                           float *ws)
 {
+    if (gather && !dx)
+        rn_die("internal error: batch-norm sums gathered without a data gradient");
     Wino t = data_geometry(d), f = filter_geometry(d);
     const size_t in_img = (size_t)f.C * f.H * f.W, out_img = (size_t)f.K * f.H * f.W, usize = u_floats(&f);
     const int chunks = chunks_of(d->n);
@@ -528,7 +591,7 @@ void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, con
                 for (int j0 = 0; dx && j0 < count; j0 += t.g) {
                     int tc = count - j0 < t.g ? count - j0 : t.g;
                     forward_group(&t, Ut, G + (size_t)j0 * out_img, tc, NULL,
-                                  dx_plus ? dx_plus + (size_t)(i0 + j0) * in_img : NULL, NULL,
+                                  dx_plus ? dx_plus + (size_t)(i0 + j0) * in_img : NULL, NULL, gather, i0 + j0,
                                   dx + (size_t)(i0 + j0) * in_img, &bt);
                 }
             }
@@ -547,6 +610,11 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
     return 0;
 }
 int rn_fast_wino_sum_blocks(const RnConvDims *d)
+{
+    (void)d;
+    return 0;
+}
+int rn_fast_wino_bwd_sum_blocks(const RnConvDims *d)
 {
     (void)d;
     return 0;
@@ -576,9 +644,11 @@ size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
     return 0;
 }
 void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
-                           void *ctx, float *dw, float *dx, const float *dx_plus, float *ws)
+                           void *ctx, float *dw, float *dx, const float *dx_plus, const RnFastBnGather *gather,
+                           float *ws)
 {
-    (void)threads, (void)d, (void)x, (void)w, (void)dy_of, (void)ctx, (void)dw, (void)dx, (void)dx_plus, (void)ws;
+    (void)threads, (void)d, (void)x, (void)w, (void)dy_of, (void)ctx, (void)dw, (void)dx, (void)dx_plus,
+        (void)gather, (void)ws;
     rn_die("internal error: the Winograd path needs AVX-512");
 }
 #endif

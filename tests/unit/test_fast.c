@@ -681,6 +681,124 @@ static void check_unit_bwd(int n, int c, int hw, int with_res, int relu, int dx_
     free(sm); free(si); free(out);
 }
 
+/* ------------------------------------------- a unit's sums gathered by the one after it */
+
+/* A unit q and the unit p after it in the forward (p's dx is q's dy): with
+ * p.next = &q, p's sweep gathers pass 1 of q's batch norm as it writes dx
+ * (fast_unit.c), and q's backward starts at pass 2. Where the sweep has one
+ * block of tiles per image (every plane of the nets) each piece is a whole
+ * plane, summed by the same run as pass 1's plane, in the same order: all
+ * outputs of both units must keep the bits of the two units run alone. On a
+ * 64x64 plane (4 blocks per image) q's dgamma and dbeta are summed in another
+ * order: within the bound of two float sums of the plane's terms in 16-lane
+ * chains (L = hw/16 + 4 each, the double additions over images adding
+ * nothing at this size), |gathered - alone| <= 2 (hw/16 + 6) u S, S the sum
+ * of |terms|; dresidual (g itself) must keep its bits. q's residual gradient
+ * may be where p's shortcut gradient is read (the nets' identity blocks). */
+static void check_unit_chain(int n, int c, int hw, int with_res, int dx_is_dy, int plus)
+{
+    RnConvDims cd = conv_dims(n, c, hw, c, 3, 1);
+    RnDims od = {n, c, hw, hw};
+    size_t sz = out_size(&cd);
+    float *unit_in[2], *unit_w[2], *pre[2], *out[2], *gamma[2], *beta[2], *sm[2], *si[2];
+    for (int u = 0; u < 2; u++) {   /* 0: q, 1: p */
+        unit_in[u] = rand_buf(sz, 1, 0.5f);
+        unit_w[u] = rand_buf(w_size(&cd), 0.2f, 0);
+        pre[u] = rand_buf(sz, 2, 0.3f);
+        gamma[u] = rand_buf((size_t)c, 0.5f, 1);
+        beta[u] = rand_buf((size_t)c, 0.5f, 0);
+        float *rm = rand_buf((size_t)c, 0.1f, 0), *rv = rand_buf((size_t)c, 0.1f, 1);
+        float *res = u == 0 && with_res ? rand_buf(sz, 1, 0) : NULL;
+        sm[u] = malloc(c * sizeof(float));
+        si[u] = malloc(c * sizeof(float));
+        out[u] = malloc(sz * sizeof(float));
+        rn_fast_bn_fwd_train(NULL, od, pre[u], gamma[u], beta[u], res, 1, 0.1f, 1e-5f, rm, rv, sm[u], si[u], out[u]);
+        free(rm); free(rv); free(res);
+    }
+    float *dy = rand_buf(sz, 1, 0), *dx_plus = plus ? rand_buf(sz, 1, 0) : NULL;
+    enum { DW, DX, DGAMMA, DBETA, DRES, OUTPUTS };
+    float *grads[2][2][OUTPUTS];   /* [alone, gathered][q, p][...] */
+    size_t sizes[OUTPUTS] = {w_size(&cd), sz, (size_t)c, (size_t)c, sz};
+    int gathered = 0;
+    for (int f = 0; f < 2; f++) {
+        for (int u = 0; u < 2; u++)
+            for (int k = 0; k < OUTPUTS; k++)
+                grads[f][u][k] = rand_buf(sizes[k], 1, 0);   /* garbage: every output is written */
+        float *p_dy = dy, *p_plus = dx_plus, *q_res = with_res ? grads[f][0][DRES] : NULL;
+        if (dx_is_dy) {   /* p reads dy from where it writes dx, q's dy */
+            memcpy(grads[f][1][DX], dy, sz * sizeof(float));
+            p_dy = grads[f][1][DX];
+        }
+        if (plus && with_res) {   /* p's shortcut gradient is read where q's residual gradient goes */
+            memcpy(q_res, dx_plus, sz * sizeof(float));
+            p_plus = q_res;
+        }
+        float *scratch = malloc(sz * sizeof(float));
+        RnUnitGrad q = {.conv = cd, .in = unit_in[0], .w = unit_w[0], .pre = pre[0], .out = out[0],
+                        .gamma = gamma[0], .beta = beta[0], .save_mean = sm[0], .save_invstd = si[0], .relu = 1,
+                        .dw = grads[f][0][DW], .dgamma = grads[f][0][DGAMMA], .dbeta = grads[f][0][DBETA],
+                        .dresidual = q_res, .dx = grads[f][0][DX], .scratch = scratch};
+        RnUnitGrad p = {.conv = cd, .in = out[0], .w = unit_w[1], .pre = pre[1], .out = out[1], .gamma = gamma[1],
+                        .beta = beta[1], .save_mean = sm[1], .save_invstd = si[1], .relu = 1, .dw = grads[f][1][DW],
+                        .dgamma = grads[f][1][DGAMMA], .dbeta = grads[f][1][DBETA], .dx = grads[f][1][DX],
+                        .dx_plus = p_plus, .scratch = scratch, .next = f ? &q : NULL};
+        RnBackend *fast = rn_cpu_backend_create(&(RnBackendOptions){.device = "cpu", .threads = 2});
+        q.sums_done = rn_fast_unit_bwd(fast, &p, p_dy);
+        if (f)
+            gathered = q.sums_done;
+        rn_fast_unit_bwd(fast, &q, grads[f][1][DX]);
+        fast->destroy(fast);
+        free(scratch);
+    }
+    RnConvDims pd = cd;
+    const int one_block = rn_fast_wino_bwd_sum_blocks(&pd) == 1;
+    size_t differ = 0;
+    for (int u = 0; u < 2; u++)
+        for (int k = 0; k < OUTPUTS; k++) {
+            if ((k == DRES && (u == 1 || !with_res)) || (!one_block && u == 0 && (k == DGAMMA || k == DBETA)))
+                continue;
+            if (!one_block && u == 0 && k != DRES)   /* q's dw and dx follow from dgamma, dbeta: checked below */
+                continue;
+            for (size_t i = 0; i < sizes[k]; i++)
+                differ += memcmp(&grads[0][u][k][i], &grads[1][u][k][i], sizeof(float)) != 0;
+        }
+    double worst = 0;
+    if (!one_block) {
+        const float *q_dy = grads[0][1][DX];   /* p's dx, the same bits in both runs (checked above) */
+        const double bound_l = 2.0 * (hw * hw / 16 + 6) * 0x1p-24;
+        for (int ch = 0; ch < c; ch++) {
+            double s_g = 0, s_gx = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < hw * hw; j++) {
+                    size_t at = ((size_t)i * c + ch) * hw * hw + j;
+                    s_g += fabs(q_dy[at]);
+                    s_gx += fabs(q_dy[at] * ((double)pre[0][at] - sm[0][ch])) * si[0][ch];
+                }
+            double e_b = fabs((double)grads[0][0][DBETA][ch] - grads[1][0][DBETA][ch]) / (bound_l * s_g + 1e-30);
+            double e_g = fabs((double)grads[0][0][DGAMMA][ch] - grads[1][0][DGAMMA][ch]) /
+                         (bound_l * s_gx + 0x1p-24 * fabs(grads[0][0][DGAMMA][ch]) + 1e-30);
+            worst = fmax(worst, fmax(e_b, e_g));
+        }
+    }
+    char how[96];
+    if (one_block)
+        snprintf(how, sizeof how, "the same bits");
+    else
+        snprintf(how, sizeof how, "4 blocks an image: dgamma, dbeta at %.3g of the bound", worst);
+    CHECK(gathered && differ == 0 && worst <= 1, "unit chain n=%d %dx%dx%d res=%d dx%s%s: p gathers q's batch-norm "
+          "sums (%s; %zu outputs differ)", n, c, hw, hw, with_res, dx_is_dy ? " = dy" : "", plus ? " + shortcut" : "",
+          how, differ);
+    for (int f = 0; f < 2; f++)
+        for (int u = 0; u < 2; u++)
+            for (int k = 0; k < OUTPUTS; k++)
+                free(grads[f][u][k]);
+    for (int u = 0; u < 2; u++) {
+        free(unit_in[u]); free(unit_w[u]); free(pre[u]); free(out[u]); free(gamma[u]); free(beta[u]);
+        free(sm[u]); free(si[u]);
+    }
+    free(dy); free(dx_plus);
+}
+
 /* ------------------------------------------------------- conv + eval batch norm */
 
 /* The fused eval op (rn_fast_conv_bn_eval_fwd) gives the bits of its
@@ -908,6 +1026,17 @@ int main(void)
     check_unit_bwd(37, 64, 8, 1, 1, 0, 1, 0);
     check_unit_bwd(5, 16, 32, 1, 0, 0, 1, 1);
     check_unit_bwd(3, 8, 4, 0, 1, 0, 0, 0);
+
+    /* a unit's batch-norm sums gathered by the unit after it, at each Winograd
+     * plane of the nets (q with a residual, p adding a shortcut gradient where
+     * q's residual gradient goes: an identity block's conv1 and the block
+     * before's conv2; and a plain net's pair), and on a plane of 4 blocks */
+    check_unit_chain(20, 16, 32, 1, 1, 1);
+    check_unit_chain(19, 16, 32, 0, 0, 0);
+    check_unit_chain(37, 32, 16, 1, 1, 1);
+    check_unit_chain(24, 64, 8, 0, 1, 0);
+    check_unit_chain(17, 64, 8, 1, 0, 1);
+    check_unit_chain(3, 8, 64, 1, 1, 1);
 
     /* the fused eval op: the Winograd epilogue at each plane size, and the
      * two-pass fallback (stem, stride 2) */
