@@ -41,6 +41,12 @@ void rn_fast_install(RnBackend *be);
  * longer allocates. */
 float *rn_fast_workspace(size_t floats);
 void rn_fast_workspace_free(void);
+/* n rounded up to a multiple of 16 floats: the parts carved from a workspace
+ * then each start 64-byte aligned */
+static inline size_t rn_fast_round16(size_t n)
+{
+    return (n + 15) / 16 * 16;
+}
 
 /* The backend's thread count (be may be NULL in tests: OpenMP's default). */
 int rn_fast_threads(const RnBackend *be);
@@ -194,9 +200,9 @@ void rn_fast_bn_bwd_sums(RnBackend *be, RnDims d, const float *x, const float *y
 void rn_fast_bn_bwd_image(RnDims d, const RnFastBnGrad *coef, int relu, const float *x, const float *dy,
                           const float *dresidual, int image, float *dx);
 /* Pass 1 over a run of n values of one channel (k: its mean, scale, beta):
- * g = dy masked by the ReLU (from y when y is given, else from x); adds sum
- * g to acc[0] and sum g * (x - mean) to acc[1]; writes g to r when not NULL
- * (r may be dy). */
+ * g = dy masked by the ReLU (from y when r is given, else from x: the same
+ * bits, fast_bn.c); adds sum g to acc[0] and sum g * (x - mean) to acc[1];
+ * writes g to r when not NULL (r may be dy). */
 void rn_fast_bn_grad_run(const RnFastBnGrad *k, int relu, const float *x, const float *y, const float *dy,
                          float *r, int n, float acc[2]);
 /* coef's mean, scale and beta only (what pass 1 reads) */
@@ -216,7 +222,7 @@ enum { RN_FAST_GRAD_PIECE_FLOATS = 2 };
 struct RnFastBnGather {
     const RnFastBnGrad *coef;   /* per channel: mean, scale, beta (rn_fast_bn_bwd_mask) */
     int relu;
-    const float *x, *y;         /* the batch norm's input and output; y NULL: the mask from x */
+    const float *x, *y;         /* the batch norm's input and output (read as rn_fast_bn_grad_run reads them) */
     float *dresidual;           /* g, written, or NULL */
     float *pieces;
 };

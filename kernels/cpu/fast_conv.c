@@ -175,7 +175,7 @@ void rn_fast_conv_bn_eval_fwd(RnBackend *be, const RnConvDims *d, const float *x
         return;
     }
     const int threads = rn_fast_threads(be), K = d->out_c;
-    const size_t kp = (size_t)(K + 15) / 16 * 16;
+    const size_t kp = rn_fast_round16((size_t)K);
     float *ws = rn_fast_workspace(kp + rn_fast_wino_ws_floats(d, threads));   /* scale[K], then Winograd's */
     for (int k = 0; k < K; k++)
         ws[k] = rn_fast_bn_eval_scale(gamma[k], running_var[k], eps);
@@ -198,7 +198,7 @@ void rn_fast_conv_bn_train_fwd(RnBackend *be, const RnConvDims *d, const float *
         return;
     }
     const int threads = rn_fast_threads(be), blocks = rn_fast_wino_sum_blocks(d);
-    const size_t sp = ((size_t)d->n * d->out_c * blocks * RN_FAST_PIECE_FLOATS + 15) / 16 * 16;
+    const size_t sp = rn_fast_round16((size_t)d->n * d->out_c * blocks * RN_FAST_PIECE_FLOATS);
     float *ws = rn_fast_workspace(sp + rn_fast_wino_ws_floats(d, threads)), *sums = ws;
     rn_fast_conv_wino_fwd(threads, d, 2, x, w, NULL, sums, pre, ws + sp);   /* F(2x2): see rn_fast_conv_fwd */
     rn_fast_bn_fwd_train_sums(be, od, sums, blocks, pre, gamma, beta, residual, relu, momentum, eps, running_mean,
@@ -213,7 +213,7 @@ static void bwd_data_as_forward(int threads, const RnConvDims *d, const float *d
 {
     const int k = d->kernel, k2 = k * k;
     const RnConvDims t = {d->n, d->out_c, d->out_h, d->out_w, d->in_c, d->in_h, d->in_w, k, 1, k - 1 - d->pad};
-    const size_t wsize = (size_t)d->out_c * d->in_c * k2, wpad = (wsize + 15) / 16 * 16;
+    const size_t wsize = (size_t)d->out_c * d->in_c * k2, wpad = rn_fast_round16(wsize);
     float *ws = rn_fast_workspace(wpad + forward_ws_floats(&t, threads));
     for (int o = 0; o < d->out_c; o++)
         for (int i = 0; i < d->in_c; i++)

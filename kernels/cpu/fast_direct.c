@@ -48,7 +48,7 @@ static size_t pitched_out(const RnConvDims *d)
 size_t rn_fast_direct_ws_floats(const RnConvDims *d, int threads)
 {
     size_t per = (size_t)d->in_c * plane_floats(d) + (size_t)d->out_c * pitched_out(d);
-    return (per + 15) / 16 * 16 * (size_t)threads;   /* each thread's part 64-byte aligned */
+    return rn_fast_round16(per) * (size_t)threads;   /* each thread's part 64-byte aligned */
 }
 
 /* xp (one image, in_c padded planes cs floats apart) = x with its zero border */
@@ -257,7 +257,7 @@ static int group_images(const RnConvDims *d)
 static size_t bf_per_thread(const RnConvDims *d)
 {
     size_t gs = plane_floats(d) * (size_t)group_images(d);
-    return ((size_t)(d->in_c + d->out_c) * gs + 15) / 16 * 16;
+    return rn_fast_round16((size_t)(d->in_c + d->out_c) * gs);
 }
 
 size_t rn_fast_direct_bwd_filter_ws_floats(const RnConvDims *d, int threads)

@@ -50,21 +50,20 @@ int rn_fast_s2_ok(const RnConvDims *d)
 #endif
 }
 
-static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 static size_t sub_floats(const RnConvDims *d) { return (size_t)(d->out_h + 1) * d->out_w; }
 
 /* per-thread floats of each pass, and what the passes share */
-static size_t fwd_per(const RnConvDims *d) { return round16(6 * sub_floats(d) * d->in_c); }
+static size_t fwd_per(const RnConvDims *d) { return rn_fast_round16(6 * sub_floats(d) * d->in_c); }
 static size_t bd_per(const RnConvDims *d)
 {
-    return round16(2 * sub_floats(d) * d->out_c) + round16(4 * (size_t)d->in_c * d->out_h * d->out_w);
+    return rn_fast_round16(2 * sub_floats(d) * d->out_c) + rn_fast_round16(4 * (size_t)d->in_c * d->out_h * d->out_w);
 }
-static size_t bf_per(const RnConvDims *d) { return fwd_per(d) + round16((size_t)d->out_c * d->out_h * d->out_w); }
+static size_t bf_per(const RnConvDims *d) { return fwd_per(d) + rn_fast_round16((size_t)d->out_c * d->out_h * d->out_w); }
 static size_t w_floats(const RnConvDims *d) { return (size_t)d->out_c * d->in_c * TAPS; }
 
 size_t rn_fast_s2_ws_floats(const RnConvDims *d, int threads)
 {
-    size_t t = (size_t)threads, f = fwd_per(d) * t, b = round16(w_floats(d)) + bd_per(d) * t;
+    size_t t = (size_t)threads, f = fwd_per(d) * t, b = rn_fast_round16(w_floats(d)) + bd_per(d) * t;
     size_t g = bf_per(d) * t + w_floats(d) * (size_t)((d->n + CHUNK - 1) / CHUNK);
     return f > b ? (f > g ? f : g) : (b > g ? b : g);
 }
@@ -183,7 +182,7 @@ void rn_fast_conv_s2_bwd_data(int threads, const RnConvDims *d, const float *dy,
 {
     const int Cin = d->in_c, Cout = d->out_c, H = d->in_h, W = d->in_w, OH = d->out_h, OW = d->out_w;
     const int N = OH * OW;
-    const size_t S = sub_floats(d), per = bd_per(d), dys = round16(2 * S * Cout);
+    const size_t S = sub_floats(d), per = bd_per(d), dys = rn_fast_round16(2 * S * Cout);
     const size_t in_img = (size_t)Cin * H * W, out_img = (size_t)Cout * N;
     /* class k's filters as direct_plane's [c][o][tap], the classes one after another */
     float *wc = ws, *wk[4];
@@ -201,7 +200,7 @@ void rn_fast_conv_s2_bwd_data(int threads, const RnConvDims *d, const float *dy,
             off[k][j] = (kw == 0) * (int)S + (kh == 0) * OW;   /* dy[a + (kh == 0)][b + (kw == 0)] */
         }
     }
-    float *base = ws + round16(w_floats(d));
+    float *base = ws + rn_fast_round16(w_floats(d));
 #pragma omp parallel num_threads(threads)
     {
         float *D = base + per * (size_t)omp_get_thread_num(), *Z = D + dys;

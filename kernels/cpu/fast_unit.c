@@ -39,14 +39,9 @@ static void bn_dx_of_image(void *ctx, int image, float *dst)
     rn_fast_bn_bwd_image(b->d, b->coef, b->relu, b->x, b->dy, b->dresidual, image, dst);
 }
 
-static size_t round16(size_t n)
-{
-    return (n + 15) / 16 * 16;
-}
-
 static size_t coef_floats(int channels)
 {
-    return round16((size_t)channels * sizeof(RnFastBnGrad) / sizeof(float));
+    return rn_fast_round16((size_t)channels * sizeof(RnFastBnGrad) / sizeof(float));
 }
 
 /* The unit whose sums this one's sweep can gather: u->next on a Winograd
@@ -76,7 +71,7 @@ int rn_fast_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy)
     const int blocks = next ? rn_fast_wino_bwd_sum_blocks(&u->conv) : 0;
     /* the per-channel coefficients, next's masks and pieces, then the Winograd workspace */
     const size_t own = coef_floats(out.c), next_coef = next ? coef_floats(in.c) : 0,
-                 pieces = round16((size_t)in.n * in.c * blocks * RN_FAST_GRAD_PIECE_FLOATS);
+                 pieces = rn_fast_round16((size_t)in.n * in.c * blocks * RN_FAST_GRAD_PIECE_FLOATS);
     float *ws = rn_fast_workspace(own + next_coef + pieces + rn_fast_wino_bwd_ws_floats(&u->conv, threads));
     RnFastBnGrad *coef = (RnFastBnGrad *)ws;
     if (u->sums_done)
@@ -88,9 +83,7 @@ int rn_fast_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy)
     if (next) {
         RnFastBnGrad *masks = (RnFastBnGrad *)(ws + own);
         rn_fast_bn_bwd_mask(in, next->gamma, next->beta, next->save_mean, next->save_invstd, masks);
-        /* with a residual, pass 1 takes the mask from y (fast_bn.c) */
-        gather = (RnFastBnGather){masks, next->relu, next->pre, next->dresidual ? next->out : NULL,
-                                  next->dresidual, ws + own + next_coef};
+        gather = (RnFastBnGather){masks, next->relu, next->pre, next->out, next->dresidual, ws + own + next_coef};
     }
     BnImages images = {out, coef, u->relu, u->pre, dy, u->dresidual};
     rn_fast_conv_wino_bwd(threads, &u->conv, u->in, u->w, bn_dx_of_image, &images, u->dw, u->dx, u->dx_plus,

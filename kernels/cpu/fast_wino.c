@@ -201,22 +201,17 @@ static void filter_grad_untransform(int threads, int m, const float *dU, int K, 
         }
 }
 
-static size_t round16(size_t n)
-{
-    return (n + 15) / 16 * 16;
-}
-
 /* Floats of the transformed filters U (or the filter gradient's dU): a*a matrices of K x C */
 static size_t u_floats(const Wino *g)
 {
-    return round16((size_t)g->xis * g->K * g->C);
+    return rn_fast_round16((size_t)g->xis * g->K * g->C);
 }
 
 /* Per-thread floats: split planes of one image, V and M (or dM) of a group. */
 static size_t thread_floats(const Wino *g)
 {
-    return round16((size_t)g->C * g->plane) + round16((size_t)g->xis * xi_stride(g, g->C)) +
-           round16((size_t)g->xis * xi_stride(g, g->K));
+    return rn_fast_round16((size_t)g->C * g->plane) + rn_fast_round16((size_t)g->xis * xi_stride(g, g->C)) +
+           rn_fast_round16((size_t)g->xis * xi_stride(g, g->K));
 }
 
 /* One thread's buffers, carved from its thread_floats(g) floats at ws. */
@@ -228,8 +223,8 @@ static ThreadBufs thread_bufs(const Wino *g, float *ws)
 {
     ThreadBufs b;
     b.P = ws;
-    b.V = b.P + round16((size_t)g->C * g->plane);
-    b.M = b.V + round16((size_t)g->xis * xi_stride(g, g->C));
+    b.V = b.P + rn_fast_round16((size_t)g->C * g->plane);
+    b.M = b.V + rn_fast_round16((size_t)g->xis * xi_stride(g, g->C));
     return b;
 }
 
@@ -377,8 +372,8 @@ typedef struct {
 static void run_grad_sums(void *ctx, size_t at, int n)
 {
     GradSums *gs = ctx;
-    rn_fast_bn_grad_run(gs->k, gs->relu, gs->x + at, gs->y ? gs->y + at : NULL, gs->dy + at,
-                        gs->r ? gs->r + at : NULL, n, gs->acc);
+    rn_fast_bn_grad_run(gs->k, gs->relu, gs->x + at, gs->y + at, gs->dy + at, gs->r ? gs->r + at : NULL, n,
+                        gs->acc);
 }
 
 /* The gathered pieces (fast.h) of image `image` (dy: its planes, just
@@ -390,7 +385,7 @@ static void block_grad_sums(const Wino *g, const RnFastBnGather *ga, int image, 
     const size_t plane = (size_t)g->H * g->W;
     for (int k = 0; k < g->K; k++) {
         const size_t off = ((size_t)image * g->K + k) * plane;
-        GradSums gs = {&ga->coef[k], ga->relu, ga->x + off, ga->y ? ga->y + off : NULL, dy + (size_t)k * plane,
+        GradSums gs = {&ga->coef[k], ga->relu, ga->x + off, ga->y + off, dy + (size_t)k * plane,
                        ga->dresidual ? ga->dresidual + off : NULL, {0, 0}};
         piece_runs(g, &pc, run_grad_sums, &gs);
         float *o = ga->pieces + (((size_t)image * g->K + k) * blocks + (size_t)(vb / g->bv)) * RN_FAST_GRAD_PIECE_FLOATS;
@@ -541,7 +536,7 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
  * gradient's, and the dy of one filter group of images. */
 static size_t sweep_thread_floats(const Wino *t, const Wino *f)
 {
-    return thread_floats(f) + thread_floats(t) + round16((size_t)f->g * f->K * f->H * f->W);
+    return thread_floats(f) + thread_floats(t) + rn_fast_round16((size_t)f->g * f->K * f->H * f->W);
 }
 
 size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
