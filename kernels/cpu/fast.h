@@ -60,6 +60,9 @@ void rn_fast_gemm_nn(int M, int N, int K, const float *A, ptrdiff_t a_rs, ptrdif
  * (a product of rows with rows: the filter gradient dY * col^T). */
 void rn_fast_gemm_nt(int M, int N, int K, const float *A, ptrdiff_t lda,
                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate);
+/* T[j][i] = S[i][j] for i < rows, j < cols: S row-major with leading dimension
+ * lds, T with ldt (turns an NT product's B operand into an NN product's). */
+void rn_fast_transpose(int rows, int cols, const float *S, ptrdiff_t lds, float *T, ptrdiff_t ldt);
 
 /* 3x3 stride-1 pad-1 convolutions by Winograd's minimal filtering (fast_wino.c).
  * rn_fast_wino_ok says whether d is one it takes (even plane sizes whose

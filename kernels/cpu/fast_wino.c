@@ -217,6 +217,7 @@ static size_t thread_floats(const Wino *g)
 /* One thread's buffers, carved from its thread_floats(g) floats at ws. */
 typedef struct {
     float *P, *V, *M;   /* split planes of one image; V and M (or dM) of a block */
+    float *VT;          /* the filter gradient's V_xi^T (filter_bufs), or NULL */
 } ThreadBufs;
 
 static ThreadBufs thread_bufs(const Wino *g, float *ws)
@@ -225,6 +226,37 @@ static ThreadBufs thread_bufs(const Wino *g, float *ws)
     b.P = ws;
     b.V = b.P + rn_fast_round16((size_t)g->C * g->plane);
     b.M = b.V + rn_fast_round16((size_t)g->xis * xi_stride(g, g->C));
+    b.VT = NULL;
+    return b;
+}
+
+/* The filter gradient's products dU_xi = dM_xi V_xi^T sum over the block's
+ * columns, and both operands are column-contiguous: an NT product, whose
+ * 16-lane partial sums each end in a lane reduction (shuffles on the port one
+ * of the two FMA units shares) and whose operands, read again for every 4 x 4
+ * tile of outputs, outgrow L1 from 32 channels up. There, turning V_xi round
+ * once (16 x 16 blocks in registers) and running an NN product, which keeps
+ * its V^T panel in L1 and never reduces lanes, costs less: on one core, over
+ * 256 columns, the transpose and NN product took 0.81-0.85 of the NT
+ * product's time at 64 channels and 0.89-0.91 at 32; a whole training step,
+ * steps alternated in one process, 0.98 of its time (ResNet-56) and 0.99
+ * (ResNet-20, Plain-56). With 16 channels the NN product has one vector of
+ * columns and ran 1.4x slower, so the NT one stays. */
+static int filter_via_vt(const Wino *f)
+{
+    return f->C >= 32 && f->C % 16 == 0;
+}
+
+static size_t filter_thread_floats(const Wino *f)
+{
+    return thread_floats(f) + (filter_via_vt(f) ? rn_fast_round16(f->gt * (size_t)f->C) : 0);
+}
+
+static ThreadBufs filter_bufs(const Wino *f, float *ws)
+{
+    ThreadBufs b = thread_bufs(f, ws);
+    if (filter_via_vt(f))
+        b.VT = ws + thread_floats(f);
     return b;
 }
 
@@ -261,7 +293,7 @@ size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
     size_t fwd2 = u_floats(&g2) + thread_floats(&g2) * (size_t)threads;
     fwd = fwd > fwd2 ? fwd : fwd2;
     size_t bwd = u_floats(&t) + thread_floats(&t) * (size_t)threads;
-    size_t filt = filter_shared_floats(&f, d->n) + thread_floats(&f) * (size_t)threads;
+    size_t filt = filter_shared_floats(&f, d->n) + filter_thread_floats(&f) * (size_t)threads;
     size_t most = fwd > bwd ? fwd : bwd;
     return most > filt ? most : filt;
 }
@@ -483,10 +515,18 @@ static void filter_group(const Wino *f, const float *x, const float *dy, int cou
             rn_wino_input(f, x + (size_t)j * in_img, b->P, vb, ve, b->V + (size_t)j * f->Tp);
             rn_wino_grad(f, f->K, dy + (size_t)j * out_img, vb, ve, b->M + (size_t)j * f->Tp);
         }
-        for (int xi = 0; xi < f->xis; xi++)
-            rn_fast_gemm_nt(f->K, f->C, cols, b->M + xi * xi_stride(f, f->K), (ptrdiff_t)f->gt,
-                            b->V + xi * xi_stride(f, f->C), (ptrdiff_t)f->gt, partial + (size_t)xi * f->K * f->C,
-                            f->C, accumulate || vb > 0);
+        for (int xi = 0; xi < f->xis; xi++) {
+            const float *dM = b->M + xi * xi_stride(f, f->K), *V = b->V + xi * xi_stride(f, f->C);
+            float *dU = partial + (size_t)xi * f->K * f->C;
+            if (b->VT) {   /* see filter_via_vt */
+                rn_fast_transpose(f->C, cols, V, (ptrdiff_t)f->gt, b->VT, f->C);
+                rn_fast_gemm_nn(f->K, f->C, cols, dM, (ptrdiff_t)f->gt, 1, b->VT, f->C, dU, f->C,
+                                accumulate || vb > 0);
+            } else {
+                rn_fast_gemm_nt(f->K, f->C, cols, dM, (ptrdiff_t)f->gt, V, (ptrdiff_t)f->gt, dU, f->C,
+                                accumulate || vb > 0);
+            }
+        }
     }
 }
 
@@ -517,7 +557,7 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
     }
 #pragma omp parallel num_threads(threads)
     {
-        ThreadBufs b = thread_bufs(&f, thread_ws + thread_floats(&f) * (size_t)omp_get_thread_num());
+        ThreadBufs b = filter_bufs(&f, thread_ws + filter_thread_floats(&f) * (size_t)omp_get_thread_num());
 #pragma omp for schedule(dynamic)
         for (int ch = 0; ch < chunks; ch++) {
             int end = (ch + 1) * CHUNK < d->n ? (ch + 1) * CHUNK : d->n;
@@ -536,7 +576,7 @@ void rn_fast_conv_wino_bwd_filter(int threads, const RnConvDims *d, const float 
  * gradient's, and the dy of one filter group of images. */
 static size_t sweep_thread_floats(const Wino *t, const Wino *f)
 {
-    return thread_floats(f) + thread_floats(t) + rn_fast_round16((size_t)f->g * f->K * f->H * f->W);
+    return filter_thread_floats(f) + thread_floats(t) + rn_fast_round16((size_t)f->g * f->K * f->H * f->W);
 }
 
 size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
@@ -572,8 +612,8 @@ void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, con
 #pragma omp parallel num_threads(threads)
     {
         float *mine = thread_ws + sweep_thread_floats(&t, &f) * (size_t)omp_get_thread_num();
-        ThreadBufs bf = thread_bufs(&f, mine), bt = thread_bufs(&t, mine + thread_floats(&f));
-        float *G = mine + thread_floats(&f) + thread_floats(&t);   /* dy of one filter group */
+        ThreadBufs bf = filter_bufs(&f, mine), bt = thread_bufs(&t, mine + filter_thread_floats(&f));
+        float *G = mine + filter_thread_floats(&f) + thread_floats(&t);   /* dy of one filter group */
 #pragma omp for schedule(dynamic)
         for (int ch = 0; ch < chunks; ch++) {
             int end = (ch + 1) * CHUNK < d->n ? (ch + 1) * CHUNK : d->n;

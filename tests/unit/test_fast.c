@@ -48,7 +48,9 @@
  * 2 roundings for F(2x2), 4 for F(4x4)) with transformed patches (2, 4), sums
  * them in 16-lane chains of at most 256/16 columns, 4 lane-sum steps, at most
  * 16 * ceil(tiles/256) products per chunk (fast_wino.c sums chunks of 16
- * images) and the ceil(n/16) chunks in order, then untransforms (in double,
+ * images); from 32 input channels on, in one FMA chain over the tile columns
+ * (tiles rounded up to 16) of a chunk's images instead; then the ceil(n/16)
+ * chunks in order, then untransforms (in double,
  * counted as 5); the same expansion gives weight (r,s) the terms
  * |dy[a][b]| |x[p][q]| f_a(r,p) f_b(s,q) of every tile of every image; the
  * check bounds their sum per tile by max|dy tile| * sum_{p,q} fs[r][p] fs[s][q] |x[p][q]|
@@ -337,7 +339,13 @@ static void check_conv_data(int n, int in_c, int H, int W, int out_c, int k, int
         L = ohw + 8 + chunks;
     /* Winograd: sum_{a,b} |dy[a][b]| f_a(r,p) f_b(s,q) <= max|dy| fs[r][p] fs[s][q], fs[r][p] = sum_a f_a(r,p) */
     const int tiles = wino ? (d.out_h / m) * (d.out_w / m) : 0;
-    const double L_w = (m == 4 ? 4 + 4 : 2 + 2) + 16 + 4 + 16 * ((tiles + 255) / 256) + (n + 15) / 16 + 5;
+    /* the products: 16-lane chains of at most 256/16 columns, a lane sum, then each block's product added to
+     * its chunk's partial; or, from 32 channels in (fast_wino.c's filter_via_vt), one FMA chain per output
+     * over all tile columns of a chunk's (at most 16) images, padding included */
+    const int tiles_padded = (tiles + 15) / 16 * 16;
+    const double L_products = in_c >= 32 && in_c % 16 == 0 ? (n < 16 ? n : 16) * tiles_padded
+                                                            : 16 + 4 + 16 * ((tiles + 255) / 256);
+    const double L_w = (m == 4 ? 4 + 4 : 2 + 2) + L_products + (n + 15) / 16 + 5;
     double fs[3][6] = {{0}};
     for (int r = 0; wino && r < 3; r++)
         for (int p = 0; p < mp; p++)
@@ -901,6 +909,28 @@ static void check_conv_bn_train(int n, int in_c, int h, int w, int out_c, int st
     free(sm); free(si); free(pre); free(y); free(pre_r);
 }
 
+/* rn_fast_transpose: every element in its place, bit for bit, in whole 16 x
+ * 16 blocks, at edges of both kinds, and with leading dimensions wider than
+ * the matrix (whose padding must stay untouched) */
+static void check_transpose(void)
+{
+    const int shapes[][2] = {{16, 16}, {64, 256}, {37, 50}, {5, 3}, {48, 20}, {1, 33}};
+    int bad = 0;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int rows = shapes[k][0], cols = shapes[k][1], lds = cols + 3, ldt = rows + 5;
+        float *S = rand_buf((size_t)rows * lds, 1, 0), *T = rand_buf((size_t)cols * ldt, 0, 0);
+        for (int i = 0; i < cols * ldt; i++)
+            T[i] = -1;
+        rn_fast_transpose(rows, cols, S, lds, T, ldt);
+        for (int j = 0; j < cols; j++)
+            for (int i = 0; i < ldt; i++)
+                bad += i < rows ? memcmp(&T[j * ldt + i], &S[i * lds + j], sizeof(float)) != 0 : T[j * ldt + i] != -1;
+        free(S);
+        free(T);
+    }
+    CHECK(bad == 0, "rn_fast_transpose: 6 shapes, every element in place and the padding untouched (%d wrong)", bad);
+}
+
 #if defined(__AVX512F__)
 #include "cpu/fast_tile.h"
 
@@ -945,6 +975,7 @@ int main(void)
         CHECK(isnan(ys[3]) && ys[0] == 0 && ys[15] > 6, "bn eval + ReLU keeps a NaN, zeroes negatives");
     }
     check_sum_lanes16();
+    check_transpose();
     /* every convolution of the nets at batch 128: stem, the three stages, the
      * two stride-2 transitions, and option B's 1x1 stride-2 projections */
     check_conv(128, 3, 32, 16, 3, 1);
