@@ -147,9 +147,9 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, 
  * contraction in ISO C mode), so the bits are the same. */
 enum { TBLOCK = 16 };
 
-/* Stores n (<= TBLOCK) floats of a column block: a plain loop the vectoriser
- * takes when the block is whole */
-static inline void store_block(float *dst, const float *src, int n)
+/* Copies n (<= TBLOCK) floats of a column block: a loop of fixed length, which
+ * the vectoriser takes, when the block is whole */
+static inline void copy_block(float *dst, const float *src, int n)
 {
     if (n == TBLOCK)
         for (int b = 0; b < TBLOCK; b++)
@@ -183,7 +183,7 @@ static void filter_transform(int threads, int m, const float *w, int nout, int n
                     float out[TBLOCK];
                     for (int b = 0; b < TBLOCK; b++)
                         out[b] = (float)(gf[r][0][b] * G[q][0] + gf[r][1][b] * G[q][1] + gf[r][2][b] * G[q][2]);
-                    store_block(u + (size_t)(a * r + q) * step, out, nb);
+                    copy_block(u + (size_t)(a * r + q) * step, out, nb);
                 }
         }
 }
@@ -199,10 +199,10 @@ static void filter_grad_untransform(int threads, int m, const float *dU, int K, 
         for (int c0 = 0; c0 < C; c0 += TBLOCK) {
             const int nb = C - c0 < TBLOCK ? C - c0 : TBLOCK;
             const float *u = dU + (size_t)k * C + c0;
-            double in[36][TBLOCK] = {{0}}, t[3][6][TBLOCK], out[9][TBLOCK];   /* channel c0 + b in column b */
+            double in[36][TBLOCK], t[3][6][TBLOCK], out[9][TBLOCK];   /* channel c0 + b in column b */
             for (int x = 0; x < a * a; x++) {
                 float col[TBLOCK] = {0};
-                store_block(col, u + (size_t)x * step, nb);
+                copy_block(col, u + (size_t)x * step, nb);
                 for (int b = 0; b < TBLOCK; b++)
                     in[x][b] = col[b];
             }
