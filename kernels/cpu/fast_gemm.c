@@ -15,7 +15,8 @@
  * pixel count and both operands are naturally K-contiguous.
  *
  * rn_fast_transpose turns a matrix round in 16 x 16 blocks held in registers,
- * so that an NT product can run as an NN one (fast_wino.c's filter gradient).
+ * so that an NT product can run as an NN one (the filter gradients of
+ * fast_wino.c and fast_stride2.c).
  *
  * Without AVX-512 (another CPU, -march without it) plain loops take over; the
  * compiler vectorises them for what the target has. */

@@ -286,45 +286,6 @@ outer_block(const int mr, const int nv, __mmask16 last, int rows, int N, const f
             }
 }
 
-/* dst[j*ld + i] = src[i*ls + j] for i < ni, j < nj (both <= 16): 16x16 in registers */
-static void transpose16(const float *src, ptrdiff_t ls, int ni, int nj, float *dst, ptrdiff_t ld)
-{
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++)
-        r[i] = i < ni ? _mm512_maskz_loadu_ps(first(nj), src + i * ls) : _mm512_setzero_ps();
-    for (int i = 0; i < 8; i++) {   /* per 128-bit lane L: rows 2i, 2i+1 of columns 4L.. */
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {   /* r[4i + k], lane L: rows 4i..4i+3 of column 4L + k */
-        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-        __m512d c = _mm512_castps_pd(t[4 * i + 2]), e = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
-    }
-    const __mmask16 m = first(ni);
-    for (int k = 0; k < 4; k++) {   /* column 4L + k = lane L of r[k], r[4+k], r[8+k], r[12+k] */
-        __m512 p = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x44), q = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x44);
-        __m512 p2 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xEE), q2 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xEE);
-        __m512 col[4] = {_mm512_shuffle_f32x4(p, q, 0x88), _mm512_shuffle_f32x4(p, q, 0xDD),
-                         _mm512_shuffle_f32x4(p2, q2, 0x88), _mm512_shuffle_f32x4(p2, q2, 0xDD)};
-        for (int L = 0; L < 4; L++)
-            if (4 * L + k < nj)
-                _mm512_mask_storeu_ps(dst + (4 * L + k) * ld, m, col[L]);
-    }
-}
-
-/* dyT[q][o] = g[o][q], o < Cout, q < N */
-static void transpose(const float *g, int Cout, int N, float *dyT)
-{
-    for (int o = 0; o < Cout; o += 16)
-        for (int q = 0; q < N; q += 16)
-            transpose16(g + (size_t)o * N + q, N, Cout - o < 16 ? Cout - o : 16, N - q < 16 ? N - q : 16,
-                        dyT + (size_t)q * Cout + o, Cout);
-}
-
 /* C[r][o] (+)= one image's dwT, r < R = Cin*9 rows, o < Cout (ldc = Cout) */
 static void outer_image(int R, int Cout, const float *P, size_t cs, const int *off, int N, const float *dyT,
                         float *C, int accumulate)
@@ -352,13 +313,6 @@ static void outer_image(int R, int Cout, const float *P, size_t cs, const int *o
 }
 
 #else
-
-static void transpose(const float *g, int Cout, int N, float *dyT)
-{
-    for (int q = 0; q < N; q++)
-        for (int o = 0; o < Cout; o++)
-            dyT[(size_t)q * Cout + o] = g[(size_t)o * N + q];
-}
 
 static void outer_image(int R, int Cout, const float *P, size_t cs, const int *off, int N, const float *dyT,
                         float *C, int accumulate)
@@ -397,7 +351,7 @@ void rn_fast_conv_s2_bwd_filter(int threads, const RnConvDims *d, const float *x
             int end = (ch + 1) * CHUNK < d->n ? (ch + 1) * CHUNK : d->n;
             for (int i = ch * CHUNK; i < end; i++) {
                 split_image(d, x + i * in_img, P, 6 * S, S);
-                transpose(dy + i * out_img, Cout, N, dyT);
+                rn_fast_transpose(Cout, N, dy + i * out_img, N, dyT, Cout);   /* dyT[q][o] = dy[o][q] */
                 outer_image(R, Cout, P, 6 * S, off, N, dyT, partial + ch * wsize, i > ch * CHUNK);
             }
         }
