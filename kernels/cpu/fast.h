@@ -68,10 +68,9 @@ void rn_fast_transpose(int rows, int cols, const float *S, ptrdiff_t lds, float 
  * rn_fast_wino_ok says whether d is one it takes (even plane sizes whose
  * half-width is a multiple or a divisor of 16, >= 8 channels, and AVX-512);
  * ws must hold rn_fast_wino_ws_floats(d, threads) floats, for any of the
- * three passes. rn_fast_wino_tile: the largest output tile d allows, 4
- * (F(4x4,3x3)) where 4x4 tiles fill whole vectors (16x16, 32x32 planes), else
- * 2 (F(2x2,3x3)); 0 when not Winograd. The gradients and the eval-mode forward
- * use it; the training forward runs F(2x2,3x3) (rn_fast_conv_fwd, fast_conv.c). */
+ * three passes. rn_fast_wino_tile: the output tile all three passes run d
+ * with, the largest it allows: 4 (F(4x4,3x3)) where 4x4 tiles fill whole
+ * vectors (16x16, 32x32 planes), else 2 (F(2x2,3x3)); 0 when not Winograd. */
 int rn_fast_wino_ok(const RnConvDims *d);
 int rn_fast_wino_tile(const RnConvDims *d);
 /* Batch norm in eval mode (+ residual) (+ ReLU) applied as a convolution's
@@ -100,13 +99,13 @@ static inline float rn_fast_bn_eval_scale(float gamma, float running_var, float 
  * of E[x^2] - E[x]^2 when the mean is large against the spread, and no bit
  * depends on the threads. */
 enum { RN_FAST_PIECE_FLOATS = 4 };
-/* The pieces per image: blocks in the comment above (tile 2, the training forward's) */
+/* The pieces per image: blocks in the comment above (of the forward's tiles) */
 int rn_fast_wino_sum_blocks(const RnConvDims *d);
 size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads);
-/* tile: 2, or 4 where rn_fast_wino_tile(d) is 4; bn: NULL for the plain
- * convolution; sums: NULL, or (tile 2, bn NULL) where to gather the
- * statistics of y, rn_fast_wino_sum_blocks(d) pieces per image and channel */
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
+/* bn: NULL for the plain convolution; sums: NULL, or (bn NULL) where to
+ * gather the statistics of y, rn_fast_wino_sum_blocks(d) pieces per image and
+ * channel */
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w,
                            const RnFastBnEval *bn, float *sums, float *y, float *ws);
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,
                                 float *ws);

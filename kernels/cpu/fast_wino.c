@@ -22,9 +22,8 @@
  * for F(4x4,3x3). F(2x2)'s transforms hold only 0, +-1 and +-1/2, so its
  * rounding is that of a direct convolution; F(4x4)'s larger coefficients cost
  * about 6x that (~1e-6 relative, bounded in the test). F(4x4) runs where its
- * tiles fill whole vectors (16x16 and 32x32 planes: rn_fast_wino_tile), F(2x2)
- * elsewhere (8x8 planes have only 4 such tiles), and the training forward
- * asks for F(2x2) everywhere (its outputs decide ReLUs: fast_conv.c).
+ * tiles fill whole vectors (16x16 and 32x32 planes: rn_fast_wino_tile), in
+ * all three passes, F(2x2) elsewhere (8x8 planes have only 4 such tiles).
  *
  *   data gradient    a forward pass of dy with the filters turned around (as in
  *                    fast_conv.c), so the same code with U built from rot180(g)
@@ -312,13 +311,9 @@ static size_t filter_shared_floats(const Wino *f, int n)
 
 size_t rn_fast_wino_ws_floats(const RnConvDims *d, int threads)
 {
-    const int m = rn_fast_wino_tile(d);
-    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, m, FWD_BLOCK);
-    Wino g2 = geometry(d->in_c, d->out_c, d->in_h, d->in_w, 2, FWD_BLOCK);   /* the forward may run F(2x2) */
+    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FWD_BLOCK);
     Wino t = data_geometry(d), f = filter_geometry(d);
     size_t fwd = u_floats(&g) + thread_floats(&g) * (size_t)threads;
-    size_t fwd2 = u_floats(&g2) + thread_floats(&g2) * (size_t)threads;
-    fwd = fwd > fwd2 ? fwd : fwd2;
     size_t bwd = u_floats(&t) + thread_floats(&t) * (size_t)threads;
     size_t filt = filter_shared_floats(&f, d->n) + filter_thread_floats(&f) * (size_t)threads;
     size_t most = fwd > bwd ? fwd : bwd;
@@ -333,7 +328,7 @@ static int sum_blocks(const Wino *g)
 
 int rn_fast_wino_sum_blocks(const RnConvDims *d)
 {
-    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, 2, FWD_BLOCK);
+    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FWD_BLOCK);
     return sum_blocks(&g);
 }
 
@@ -506,14 +501,12 @@ static void forward(int threads, int n, const Wino *g, const float *U, const flo
     }
 }
 
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w,
                            const RnFastBnEval *bn, float *sums, float *y, float *ws)
 {
-    if (tile != 2 && tile != rn_fast_wino_tile(d))
-        rn_die("internal error: Winograd tile %d on a %dx%d plane", tile, d->in_h, d->in_w);
-    if (sums && (tile != 2 || bn))
-        rn_die("internal error: batch-norm sums need tile 2 and no epilogue");
-    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, tile, FWD_BLOCK);
+    if (sums && bn)
+        rn_die("internal error: batch-norm sums gathered through an eval-mode epilogue");
+    Wino g = geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FWD_BLOCK);
     float *U = ws;
     filter_transform(threads, g.m, w, d->out_c, d->in_c, 0, U);
     forward(threads, d->n, &g, U, x, bn, sums, y, ws + u_floats(&g));
@@ -696,10 +689,10 @@ int rn_fast_wino_bwd_sum_blocks(const RnConvDims *d)
     (void)d;
     return 0;
 }
-void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, int tile, const float *x, const float *w,
+void rn_fast_conv_wino_fwd(int threads, const RnConvDims *d, const float *x, const float *w,
                            const RnFastBnEval *bn, float *sums, float *y, float *ws)
 {
-    (void)threads, (void)d, (void)tile, (void)x, (void)w, (void)bn, (void)sums, (void)y, (void)ws;
+    (void)threads, (void)d, (void)x, (void)w, (void)bn, (void)sums, (void)y, (void)ws;
     rn_die("internal error: the Winograd path needs AVX-512");
 }
 void rn_fast_conv_wino_bwd_data(int threads, const RnConvDims *d, const float *dy, const float *w, float *dx,

@@ -26,9 +26,7 @@
  * bug, not noise.
  *
  * Winograd (fast_wino.c: 3x3 stride-1 layers with >= 8 channels; F(4x4,3x3)
- * for the gradients and the eval forward on 16x16 and 32x32 planes, checked
- * here as "fwd (F(4x4,3x3), eval)"; F(2x2,3x3) for the training forward and
- * on other planes)
+ * in all three passes on 16x16 and 32x32 planes, F(2x2,3x3) on other planes)
  * computes other intermediate sums, so its bound has its own L and S. Written
  * out in products w*x, output (a,b) of an m x m tile is the sum over
  * (r,s,p,q) of w[r][s] x[p][q] times sum_{i,j} A^T[a][i] G[i][r] B^T[i][p]
@@ -208,8 +206,7 @@ static void check_conv_data(int n, int in_c, int H, int W, int out_c, int k, int
     int bad_ref = 0;
     double worst_ref = 0;
     const int wino = rn_fast_wino_ok(&d);   /* Winograd bounds (above) instead of the direct ones */
-    /* tiles: m for the gradients and the eval forward, 2 for the training forward (fast_conv.c) */
-    const int m = rn_fast_wino_tile(&d), mp = m + 2, mm = m * m * mp * mp;
+    const int m = rn_fast_wino_tile(&d), mp = m + 2, mm = m * m * mp * mp;   /* the tiles of all three passes */
     double f[4][3][6];   /* the filter gradient's coefficients */
     if (wino)
         wino_coef(m, f);
@@ -221,14 +218,9 @@ static void check_conv_data(int n, int in_c, int H, int W, int out_c, int k, int
     double worst_bd = 0, worst_bf = 0;   /* max error / tolerance */
     int bad_bd = 0, bad_bf = 0;
     double L = in_c * k2;
-    /* the forward: rn_fast_conv_fwd, and on F(4x4) planes the eval forward's tiles too */
-    for (int variant = 0; variant < (m == 4 ? 2 : 1); variant++) {
-        const int mf = !wino ? 0 : variant ? 4 : 2, fp = mf + 2, fmm = mf * mf * fp * fp;
-        float *yv = y;
-        if (variant) {
-            yv = malloc(out_size(&d) * sizeof(float));
-            rn_fast_conv_wino_fwd(1, &d, 4, x, w, NULL, NULL, yv, rn_fast_workspace(rn_fast_wino_ws_floats(&d, 1)));
-        }
+    /* the forward */
+    {
+        const int mf = wino ? m : 0, fp = mf + 2, fmm = mf * mf * fp * fp;
         double *wco = wino ? filter_coefs(mf, w, out_c, in_c, 0) : NULL;
         const double Lw_in = mf == 4 ? in_c + 12 : in_c + 10;
         double worst_fwd = 0;
@@ -257,7 +249,7 @@ static void check_conv_data(int n, int in_c, int H, int W, int out_c, int k, int
                             }
                         }
                         size_t at = (((size_t)i * out_c + o) * d.out_h + oh) * d.out_w + ow;
-                        double got = yv[at];
+                        double got = y[at];
                         double bound = wino ? (Lw_in + 2) * U * sw : (L + 2) * U * sa;
                         vs(got, yr[at], bound + (L + 2) * U * sa, &bad_ref, &worst_ref);
                         double r = fabs(got - s) / (bound + 1e-30);
@@ -267,11 +259,9 @@ static void check_conv_data(int n, int in_c, int H, int W, int out_c, int k, int
                             worst_fwd = r;
                     }
         }
-        CHECK(!bad_fwd, "conv%s fwd%s n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag,
-              variant ? " (F(4x4,3x3), eval)" : "", n, in_c, out_c, H, W, k, stride, worst_fwd);
+        CHECK(!bad_fwd, "conv%s fwd n=%d %d->%d %dx%d k%d s%d: worst error %.3f of bound", tag, n, in_c, out_c, H,
+              W, k, stride, worst_fwd);
         free(wco);
-        if (variant)
-            free(yv);
     }
 
     /* backward data: dx[c][ih][iw] = sum over (o, kh, kw) with ih = oh*s - p + kh, iw likewise */
@@ -809,10 +799,9 @@ static void check_unit_chain(int n, int c, int hw, int with_res, int dx_is_dy, i
 
 /* ------------------------------------------------------- conv + eval batch norm */
 
-/* The fused eval op (rn_fast_conv_bn_eval_fwd) gives the bits of its
- * convolution (on Winograd planes the eval tiles, rn_fast_wino_tile's; else
- * conv_fwd) then bn_fwd_eval: same formula, same order, whether the batch norm
- * rides on the Winograd output transform or runs as a second pass. */
+/* The fused eval op (rn_fast_conv_bn_eval_fwd) gives the bits of conv_fwd
+ * then bn_fwd_eval: same formula, same order, whether the batch norm rides on
+ * the Winograd output transform or runs as a second pass. */
 static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int stride, int with_res, int relu)
 {
     RnConvDims d = conv_dims(n, in_c, hw, out_c, k, stride);
@@ -823,11 +812,7 @@ static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int st
     float *mean = rand_buf((size_t)out_c, 0.5f, 0), *var = rand_buf((size_t)out_c, 0.4f, 1);
     float *pre = malloc(out_size(&d) * sizeof(float)), *want = malloc(out_size(&d) * sizeof(float));
     float *got = rand_buf(out_size(&d), 1, 0);
-    if (rn_fast_wino_ok(&d))
-        rn_fast_conv_wino_fwd(2, &d, rn_fast_wino_tile(&d), x, w, NULL, NULL, pre,
-                              rn_fast_workspace(rn_fast_wino_ws_floats(&d, 2)));
-    else
-        rn_fast_conv_fwd(NULL, &d, x, w, pre);
+    rn_fast_conv_fwd(NULL, &d, x, w, pre);
     rn_fast_bn_fwd_eval(NULL, od, pre, gamma, beta, res, relu, mean, var, 1e-5f, want);
     rn_fast_conv_bn_eval_fwd(NULL, &d, x, w, gamma, beta, res, relu, mean, var, 1e-5f, got);
     size_t differ = 0;
@@ -841,8 +826,9 @@ static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int st
 
 /* ------------------------------------------------------ conv + train batch norm */
 
-/* The fused training op (rn_fast_conv_bn_train_fwd): pre (the convolution
- * alone) against the reference convolution; the statistics and y against
+/* The fused training op (rn_fast_conv_bn_train_fwd): pre bit for bit against
+ * conv_fwd (whose rounding check_conv bounds: gathering the statistics must
+ * not change it); the statistics and y against
  * the batch norm of that same pre worked out in double, so the check is of
  * the statistics, not of the convolution's rounding. offset > 0 feeds inputs
  * of offset + noise of 1e-3 of it through filters that are nearly all centre
@@ -867,15 +853,14 @@ static void check_conv_bn_train(int n, int in_c, int h, int w, int out_c, int st
     memcpy(rm0, rm, c * sizeof(float));
     memcpy(rv0, rv, c * sizeof(float));
     rn_fast_conv_bn_train_fwd(NULL, &d, x, wt, gamma, beta, res, relu, 0.1f, 1e-5f, rm, rv, sm, si, pre, y);
-    ref->conv_fwd(ref, &d, x, wt, pre_r);
+    rn_fast_conv_fwd(NULL, &d, x, wt, pre_r);
+    size_t differ = 0;
+    for (size_t i = 0; i < sz; i++)
+        differ += memcmp(&pre[i], &pre_r[i], sizeof(float)) != 0;
+    CHECK(differ == 0, "conv + bn train n=%d %d->%d %dx%d s%d offset %g: pre is conv_fwd's, bit for bit (%zu of %zu "
+          "differ)", n, in_c, out_c, h, w, stride, offset, differ, sz);
     int bad = 0;
     double worst = 0;
-    for (size_t i = 0; i < sz; i++)
-        vs(pre[i], pre_r[i], 1e-5 * (1 + fabs(pre_r[i])), &bad, &worst);
-    CHECK(!bad, "conv + bn train n=%d %d->%d %dx%d s%d offset %g: pre agrees with ref_conv.c, worst %.3f of "
-          "tolerance", n, in_c, out_c, h, w, stride, offset, worst);
-    bad = 0;
-    worst = 0;
     const double cnt = (double)n * plane;
     for (size_t k = 0; k < c; k++) {
         double mean = 0, sq = 0;

@@ -21,8 +21,8 @@
  *   in PyTorch (float32 and float64 alike), within the rounding of zero, and
  *   the reference puts it on the other side; flipping that one ReLU in a
  *   float64 PyTorch run gives the reference's gradients to 4e-9. Any fp32
- *   implementation may do so (which is why the fast CPU backend's training
- *   forward keeps F(2x2,3x3) Winograd tiles: fast_conv.c);
+ *   implementation may do so (the fast CPU backend's F(4x4,3x3) training
+ *   forward does in the ASan+UBSan build, not at -O2: fast_conv.c);
  * - after 3 steps: 1e-6 + 1e-4 rel + 1% of the tensor's largest CHANGE over
  *   the 3 steps (|step3 - init|, both in the fixture): the change is lr times
  *   momentum sums of the gradients above, and a plain net amplifies
