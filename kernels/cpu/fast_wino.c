@@ -98,12 +98,13 @@ int rn_fast_wino_tile(const RnConvDims *d)
 #include <immintrin.h>
 
 /* A block of tile columns goes through transform, GEMMs and back-transform
- * together, so its V and M stay in the core's cache: FWD_BLOCK = 64 columns x
- * 16 xi x 16..64 channels is 64..256 KiB. The filter gradient's products sum
- * over the columns, and a longer sum amortises their 16-lane reductions, so its
- * blocks are longer. Planes with fewer tiles than a block are grouped, a block
- * holding whole images (up to CHUNK: 16 images of an 8x8 plane fill 256
- * columns; with chunks of 8 the 8x8 filter gradient ran 30% slower). */
+ * together, so its V and M stay in the core's L2: FWD_BLOCK = 64 columns x 16
+ * (F(2x2)) or 36 (F(4x4)) xi x 16..64 channels is 64..576 KiB. The filter
+ * gradient's products sum over the columns, and a longer sum amortises their
+ * 16-lane reductions, so its blocks are longer. Planes with fewer tiles than
+ * a block are grouped, a block holding whole images (up to CHUNK: 16 images of
+ * an 8x8 plane fill 256 columns; with chunks of 8 the 8x8 filter gradient ran
+ * 30% slower). */
 enum { CHUNK = 16, FWD_BLOCK = 64, FILTER_BLOCK = 256 };
 
 static Wino geometry(int C, int K, int H, int W, int m, int block)
