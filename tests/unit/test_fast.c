@@ -828,9 +828,9 @@ static void check_conv_bn_eval(int n, int in_c, int hw, int out_c, int k, int st
 
 /* The fused training op (rn_fast_conv_bn_train_fwd): pre bit for bit against
  * conv_fwd (whose rounding check_conv bounds: gathering the statistics must
- * not change it); the statistics and y against
- * the batch norm of that same pre worked out in double, so the check is of
- * the statistics, not of the convolution's rounding. offset > 0 feeds inputs
+ * not change it); the statistics and y against the batch norm of that same
+ * pre worked out in double, so the check is of the statistics, not of the
+ * convolution's rounding. offset > 0 feeds inputs
  * of offset + noise of 1e-3 of it through filters that are nearly all centre
  * tap (so the zero padding hardly shows at the borders): each channel's
  * outputs then have a mean over 1e3 times their spread, where E[y^2] -
@@ -849,14 +849,15 @@ static void check_conv_bn_train(int n, int in_c, int h, int w, int out_c, int st
     float *gamma = rand_buf(c, 0.5f, 1), *beta = rand_buf(c, 0.5f, 0);
     float *rm = rand_buf(c, 0.5f, 0), *rv = rand_buf(c, 0.4f, 1), *rm0 = malloc(c * sizeof(float));
     float *rv0 = malloc(c * sizeof(float)), *sm = malloc(c * sizeof(float)), *si = malloc(c * sizeof(float));
-    float *pre = malloc(sz * sizeof(float)), *y = malloc(sz * sizeof(float)), *pre_r = malloc(sz * sizeof(float));
+    float *pre = malloc(sz * sizeof(float)), *y = malloc(sz * sizeof(float));
+    float *conv_only = malloc(sz * sizeof(float));
     memcpy(rm0, rm, c * sizeof(float));
     memcpy(rv0, rv, c * sizeof(float));
     rn_fast_conv_bn_train_fwd(NULL, &d, x, wt, gamma, beta, res, relu, 0.1f, 1e-5f, rm, rv, sm, si, pre, y);
-    rn_fast_conv_fwd(NULL, &d, x, wt, pre_r);
+    rn_fast_conv_fwd(NULL, &d, x, wt, conv_only);
     size_t differ = 0;
     for (size_t i = 0; i < sz; i++)
-        differ += memcmp(&pre[i], &pre_r[i], sizeof(float)) != 0;
+        differ += memcmp(&pre[i], &conv_only[i], sizeof(float)) != 0;
     CHECK(differ == 0, "conv + bn train n=%d %d->%d %dx%d s%d offset %g: pre is conv_fwd's, bit for bit (%zu of %zu "
           "differ)", n, in_c, out_c, h, w, stride, offset, differ, sz);
     int bad = 0;
@@ -891,7 +892,7 @@ static void check_conv_bn_train(int n, int in_c, int h, int w, int out_c, int st
           "pre's in double, worst %.3f of tolerance", n, in_c, out_c, h, w, stride, with_res, relu, offset,
           rn_fast_wino_ok(&d) ? "statistics from the Winograd pass" : "two ops", worst);
     free(x); free(wt); free(res); free(gamma); free(beta); free(rm); free(rv); free(rm0); free(rv0);
-    free(sm); free(si); free(pre); free(y); free(pre_r);
+    free(sm); free(si); free(pre); free(y); free(conv_only);
 }
 
 /* rn_fast_transpose: every element in its place, bit for bit, in whole 16 x
