@@ -260,9 +260,15 @@ static inline void prefetch_rows(const float *pl, int first, int count, int H, i
         __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
 }
 
-/* The plane rows of the tiles of a vector's segments (m x m tiles) */
-static inline int first_row(const Wino *g, const Segment *seg) { return g->m * seg[0].ty; }
-static inline int row_count(const Wino *g, const Segment *seg, int ns) { return g->m * (seg[ns - 1].ty - seg[0].ty + 1); }
+/* The plane rows that the tiles of a vector's ns segments cover (m x m tiles) */
+static inline int first_row(const Wino *g, const Segment *seg)
+{
+    return g->m * seg[0].ty;
+}
+static inline int row_count(const Wino *g, const Segment *seg, int ns)
+{
+    return g->m * (seg[ns - 1].ty - seg[0].ty + 1);
+}
 
 /* 16 floats of x's row r (W >= 16) from column q (zero outside the plane) */
 static inline __m512 full_row(const float *pl, int H, int W, int r, int q)
