@@ -517,6 +517,9 @@ static void input_transform4_direct32(const Wino *g, int C, const float *x, int 
     }
 }
 
+/* The 16-wide one. It repeats the 32-wide one's shape on purpose: one body
+ * for both (W a constant of an inlined function), or the patch row as a
+ * shared inline function, made each transform 5-14% slower, measured alone. */
 static void input_transform4_direct16(const Wino *g, int C, const float *x, int vb, int ve, float *V)
 {
     const int H = g->H, W = g->W;
