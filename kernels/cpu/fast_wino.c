@@ -100,12 +100,19 @@ int rn_fast_wino_tile(const RnConvDims *d)
 /* A block of tile columns goes through transform, GEMMs and back-transform
  * together, so its V and M stay in the core's L2: FWD_BLOCK = 64 columns x 16
  * (F(2x2)) or 36 (F(4x4)) xi x 16..64 channels is 64..576 KiB. The filter
- * gradient's products sum over the columns, and a longer sum amortises their
- * 16-lane reductions, so its blocks are longer. Planes with fewer tiles than
- * a block are grouped, a block holding whole images (up to CHUNK: 16 images of
- * an 8x8 plane fill 256 columns; with chunks of 8 the 8x8 filter gradient ran
- * 30% slower). */
-enum { CHUNK = 16, FWD_BLOCK = 64, FILTER_BLOCK = 256 };
+ * gradient's NT products (16 channels, see filter_via_vt) sum over the
+ * columns, and a longer sum amortises their 16-lane reductions, so their
+ * blocks are longer (FILTER_BLOCK_NT). Its transposed NN products reduce no
+ * lanes, and their blocks are as short as the forward's: at 256 columns a
+ * block's V and dM (1.2 MiB each at 32 channels) outgrew L2 and the filter
+ * gradient of 32 channels at 16x16 took 4.0-4.6 ms a batch of 128 (2
+ * threads); with 64 columns 2.8 ms, the same bits (each dU element is one
+ * chain over the columns in order, however they are cut into blocks), and a
+ * training step 0.93 of its time (ResNet-20 and -56, alternated in one
+ * process). Planes with fewer tiles than a block are grouped, a block holding
+ * whole images (up to CHUNK: 16 images of an 8x8 plane fill 256 columns; with
+ * chunks of 8 the 8x8 filter gradient ran 30% slower). */
+enum { CHUNK = 16, FWD_BLOCK = 64, FILTER_BLOCK_NT = 256, FILTER_BLOCK_VT = FWD_BLOCK };
 
 static Wino geometry(int C, int K, int H, int W, int m, int block)
 {
@@ -269,9 +276,14 @@ static ThreadBufs thread_bufs(const Wino *g, float *ws)
  * steps alternated in one process, 0.98 of its time (ResNet-56) and 0.99
  * (ResNet-20, Plain-56). With 16 channels the NN product has one vector of
  * columns and ran 1.2-1.3x slower, so the NT one stays. */
+static int filter_via_vt_channels(int C)
+{
+    return C >= 32 && C % 16 == 0;
+}
+
 static int filter_via_vt(const Wino *f)
 {
-    return f->C >= 32 && f->C % 16 == 0;
+    return filter_via_vt_channels(f->C);
 }
 
 static size_t filter_thread_floats(const Wino *f)
@@ -301,7 +313,8 @@ static Wino data_geometry(const RnConvDims *d)
 
 static Wino filter_geometry(const RnConvDims *d)
 {
-    return geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), FILTER_BLOCK);
+    const int block = filter_via_vt_channels(d->in_c) ? FILTER_BLOCK_VT : FILTER_BLOCK_NT;
+    return geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), block);
 }
 
 /* The filter gradient's shared floats: dU and one partial per chunk of images */
@@ -624,8 +637,9 @@ size_t rn_fast_wino_bwd_ws_floats(const RnConvDims *d, int threads)
 /* Both gradients in one sweep over the images (fast.h). Each thread makes the
  * dy of one filter group of images into its own buffer G, adds their
  * filter-gradient products to the chunk's partial, then runs their data
- * gradient from G. Whole data groups fit in a filter group (1 in 4 images of
- * a 32x32 plane, 4 in 16 of the others), and each output element is the same
+ * gradient from G. Whole data groups fit in a filter group (with 16 channels,
+ * 1 in 4 images of a 32x32 plane and 4 in 16 of the smaller ones; with more,
+ * the two groups are the same images), and each output element is the same
  * chain of operations whichever images share its product, so the bits are
  * those of the two separate passes. */
 void rn_fast_conv_wino_bwd(int threads, const RnConvDims *d, const float *x, const float *w, RnFastImageFn dy_of,
