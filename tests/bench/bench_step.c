@@ -12,6 +12,10 @@
  *                 images (CIFAR-10's 10,000 : 50,000); images/s = N / total time
  *   rss_mib       peak resident memory of this process (getrusage)
  *
+ * With --ops, --steps more training steps run with every backend op timed
+ * (op_timer.h), and a table of milliseconds per step by op and layer shape
+ * follows the key=value line: where the step's time goes.
+ *
  * The data are a random uint8 dataset in memory, or --dataset FILE (a .ds file;
  * its first N images). Timings are wall clock; run it on a quiet machine and
  * compare ratios within one run. */
@@ -29,6 +33,8 @@
 #include "opts.h"
 #include "rng.h"
 #include "weights.h"
+
+#include "op_timer.h"
 
 static double now(void)
 {
@@ -68,7 +74,7 @@ int main(int argc, char **argv)
     rn_set_prog(argv[0]);
     const char *arch_s = "resnet", *device = "cpu", *dataset = NULL;
     int depth = 20, threads = 0, reference = 0, batch = 128, eval_batch = 1000, steps = 15, warmup = 3;
-    int epoch_images = 0, no_train = 0, no_eval = 0;
+    int epoch_images = 0, no_train = 0, no_eval = 0, ops = 0;
     const RnOpt opts[] = {
         {"arch", 0, RN_OPT_STR, &arch_s, "ARCH", "plain or resnet (default: resnet)"},
         {"depth", 0, RN_OPT_INT, &depth, "N", "6n+2 (default: 20)"},
@@ -83,6 +89,7 @@ int main(int argc, char **argv)
         {"no-eval", 0, RN_OPT_FLAG, &no_eval, NULL, "skip the eval timing"},
         {"epoch-images", 0, RN_OPT_INT, &epoch_images, "N", "also time a scaled epoch of N images (default: 0)"},
         {"dataset", 0, RN_OPT_STR, &dataset, "FILE", "images for the epoch timing (default: random)"},
+        {"ops", 0, RN_OPT_FLAG, &ops, NULL, "then time each op of --steps more training steps (a table)"},
         {0},
     };
     const RnOptInfo info = {"[options]", "Times the training step, evaluation and an epoch of one net.", NULL};
@@ -90,6 +97,8 @@ int main(int argc, char **argv)
         rn_usage_error("no positional arguments expected");
     if (steps < 1 || warmup < 0 || batch < 1 || eval_batch < 1 || epoch_images < 0)
         rn_usage_error("--steps, --batch, --eval-batch must be >= 1 and --warmup, --epoch-images >= 0");
+    if (ops && no_train)
+        rn_usage_error("--ops times training steps: not with --no-train");
 
     RnNetConfig cfg = {.depth = depth, .shortcut = RN_SHORTCUT_A, .classes = 10};
     if (!rn_arch_parse(arch_s, &cfg.arch))
@@ -110,6 +119,7 @@ int main(int argc, char **argv)
     printf("backend=%s", desc);
 
     double *t = rn_xmalloc((size_t)(steps + 1) * sizeof(double));
+    double op_step_seconds = 0;   /* the mean step of the --ops table */
     if (!no_train || epoch_images) {
         RnModel *m = rn_model_create(be, &net, batch);
         rn_model_set_weights(m, &w);
@@ -125,6 +135,15 @@ int main(int argc, char **argv)
                     t[s - warmup] = now() - t0;
             }
             printf(" train_img_s=%.1f", batch / median(t, steps));
+            if (ops) {   /* timed apart: the wrappers' syncs and clocks stay out of the figures above */
+                op_timer_install(be);
+                double t0 = now();
+                for (int s = 0; s < steps; s++)
+                    rn_model_train_step(m, batch, warmup + steps + s, 1e-4f, 0.9f, 1e-4f);
+                be->sync(be);
+                op_step_seconds = (now() - t0) / steps;
+                op_timer_remove(be);
+            }
         }
         if (epoch_images) {
             RnDataset ds;
@@ -192,6 +211,8 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf(" rss_mib=%.0f\n", ru.ru_maxrss / 1024.0);
+    if (ops && !no_train)
+        op_timer_print(stdout, steps, op_step_seconds);
     free(t);
     rn_backend_destroy(be);
     rn_weights_free(&w);
