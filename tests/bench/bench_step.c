@@ -211,7 +211,7 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf(" rss_mib=%.0f\n", ru.ru_maxrss / 1024.0);
-    if (ops && !no_train)
+    if (ops)
         op_timer_print(stdout, steps, op_step_seconds);
     free(t);
     rn_backend_destroy(be);

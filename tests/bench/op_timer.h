@@ -67,31 +67,32 @@ static void conv_key(char *key, const char *op, const RnConvDims *d, int residua
              residual ? " +res" : "");
 }
 
-static void t_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y)
+/* The three convolution entries share one signature: one timed call serves them. */
+typedef void ConvEntry(RnBackend *be, const RnConvDims *d, const float *a, const float *b, float *out);
+
+static void timed_conv(ConvEntry *entry, const char *op, RnBackend *be, const RnConvDims *d, const float *a,
+                       const float *b, float *out)
 {
     char key[OP_KEY];
-    conv_key(key, "conv_fwd", d, 0);
+    conv_key(key, op, d, 0);
     double t0 = op_begin(be);
-    op_timer.real.conv_fwd(be, d, x, w, y);
+    entry(be, d, a, b, out);
     op_end(be, t0, key);
+}
+
+static void t_conv_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w, float *y)
+{
+    timed_conv(op_timer.real.conv_fwd, "conv_fwd", be, d, x, w, y);
 }
 
 static void t_conv_bwd_data(RnBackend *be, const RnConvDims *d, const float *dy, const float *w, float *dx)
 {
-    char key[OP_KEY];
-    conv_key(key, "conv_bwd_data", d, 0);
-    double t0 = op_begin(be);
-    op_timer.real.conv_bwd_data(be, d, dy, w, dx);
-    op_end(be, t0, key);
+    timed_conv(op_timer.real.conv_bwd_data, "conv_bwd_data", be, d, dy, w, dx);
 }
 
 static void t_conv_bwd_filter(RnBackend *be, const RnConvDims *d, const float *x, const float *dy, float *dw)
 {
-    char key[OP_KEY];
-    conv_key(key, "conv_bwd_filter", d, 0);
-    double t0 = op_begin(be);
-    op_timer.real.conv_bwd_filter(be, d, x, dy, dw);
-    op_end(be, t0, key);
+    timed_conv(op_timer.real.conv_bwd_filter, "conv_bwd_filter", be, d, x, dy, dw);
 }
 
 static void t_conv_bn_train_fwd(RnBackend *be, const RnConvDims *d, const float *x, const float *w,
