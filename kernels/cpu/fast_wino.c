@@ -276,25 +276,20 @@ static ThreadBufs thread_bufs(const Wino *g, float *ws)
  * steps alternated in one process, 0.98 of its time (ResNet-56) and 0.99
  * (ResNet-20, Plain-56). With 16 channels the NN product has one vector of
  * columns and ran 1.2-1.3x slower, so the NT one stays. */
-static int filter_via_vt_channels(int C)
+static int filter_via_vt(int C)
 {
     return C >= 32 && C % 16 == 0;
 }
 
-static int filter_via_vt(const Wino *f)
-{
-    return filter_via_vt_channels(f->C);
-}
-
 static size_t filter_thread_floats(const Wino *f)
 {
-    return thread_floats(f) + (filter_via_vt(f) ? rn_fast_round16(f->gt * (size_t)f->C) : 0);
+    return thread_floats(f) + (filter_via_vt(f->C) ? rn_fast_round16(f->gt * (size_t)f->C) : 0);
 }
 
 static ThreadBufs filter_bufs(const Wino *f, float *ws)
 {
     ThreadBufs b = thread_bufs(f, ws);
-    if (filter_via_vt(f))
+    if (filter_via_vt(f->C))
         b.VT = ws + thread_floats(f);
     return b;
 }
@@ -313,7 +308,7 @@ static Wino data_geometry(const RnConvDims *d)
 
 static Wino filter_geometry(const RnConvDims *d)
 {
-    const int block = filter_via_vt_channels(d->in_c) ? FILTER_BLOCK_VT : FILTER_BLOCK_NT;
+    const int block = filter_via_vt(d->in_c) ? FILTER_BLOCK_VT : FILTER_BLOCK_NT;
     return geometry(d->in_c, d->out_c, d->in_h, d->in_w, rn_fast_wino_tile(d), block);
 }
 
