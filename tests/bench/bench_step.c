@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "backend.h"
 #include "dataset.h"
@@ -35,13 +34,6 @@
 #include "weights.h"
 
 #include "op_timer.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -128,20 +120,20 @@ int main(int argc, char **argv)
             /* a tiny lr keeps the weights near the start: the timing must not
              * depend on the run diverging */
             for (int s = 0; s < warmup + steps; s++) {
-                double t0 = now();
+                double t0 = wall_seconds();
                 rn_model_train_step(m, batch, s, 1e-4f, 0.9f, 1e-4f);
                 be->sync(be);
                 if (s >= warmup)
-                    t[s - warmup] = now() - t0;
+                    t[s - warmup] = wall_seconds() - t0;
             }
             printf(" train_img_s=%.1f", batch / median(t, steps));
             if (ops) {   /* timed apart: the wrappers' syncs and clocks stay out of the figures above */
                 op_timer_install(be);
-                double t0 = now();
+                double t0 = wall_seconds();
                 for (int s = 0; s < steps; s++)
                     rn_model_train_step(m, batch, warmup + steps + s, 1e-4f, 0.9f, 1e-4f);
                 be->sync(be);
-                op_step_seconds = (now() - t0) / steps;
+                op_step_seconds = (wall_seconds() - t0) / steps;
                 op_timer_remove(be);
             }
         }
@@ -165,7 +157,7 @@ int main(int argc, char **argv)
             test.augment = 0;
             be->set_dataset(be, RN_SLOT_TRAIN, &ds);
             be->set_dataset(be, RN_SLOT_TEST, &ds);
-            double t0 = now();
+            double t0 = wall_seconds();
             rn_permutation(1, 1, 0, ds.count, order);
             be->set_order(be, RN_SLOT_TRAIN, order, ds.count);
             int step = 0;
@@ -184,7 +176,7 @@ int main(int argc, char **argv)
             int bad;
             rn_model_read_stats(m, &loss, &err, &bad);
             be->sync(be);
-            printf(" epoch_img_s=%.1f", n_train / (now() - t0));
+            printf(" epoch_img_s=%.1f", n_train / (wall_seconds() - t0));
             rn_model_free(m);
             free(order);
             rn_dataset_free(&ds);
@@ -198,12 +190,12 @@ int main(int argc, char **argv)
         upload_random_batch(m, eval_batch, cfg.classes);
         int k = steps < 5 ? steps : 5;   /* an eval batch is big: fewer repeats */
         for (int s = 0; s < 1 + k; s++) {
-            double t0 = now();
+            double t0 = wall_seconds();
             rn_model_forward(m, eval_batch, false);
             rn_model_loss(m, eval_batch, 0, false);
             be->sync(be);
             if (s >= 1)
-                t[s - 1] = now() - t0;
+                t[s - 1] = wall_seconds() - t0;
         }
         printf(" eval_img_s=%.1f", eval_batch / median(t, k));
         rn_model_free(m);

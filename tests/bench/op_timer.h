@@ -28,7 +28,8 @@ static struct {
     long calls[OP_ROWS];
 } op_timer;
 
-static double op_now(void)
+/* wall-clock seconds (bench_step's clock too) */
+static double wall_seconds(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -39,7 +40,7 @@ static double op_begin(RnBackend *be)
 {
     if (op_timer.depth++ == 0)
         op_timer.real.sync(be);   /* a GPU's queue holds earlier ops: not this one's time */
-    return op_now();
+    return wall_seconds();
 }
 
 static void op_end(RnBackend *be, double t0, const char *key)
@@ -47,7 +48,7 @@ static void op_end(RnBackend *be, double t0, const char *key)
     if (--op_timer.depth > 0)
         return;
     op_timer.real.sync(be);
-    const double dt = op_now() - t0;
+    const double dt = wall_seconds() - t0;
     int r = 0;
     while (r < op_timer.rows && strcmp(op_timer.key[r], key) != 0)
         r++;
