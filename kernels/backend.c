@@ -73,8 +73,13 @@ void rn_backend_unit_bwd_ops(RnBackend *be, const RnUnitGrad *u, const float *dy
     RnDims out = {u->conv.n, u->conv.out_c, u->conv.out_h, u->conv.out_w};
     be->bn_bwd(be, out, u->pre, u->out, dy, u->gamma, u->beta, u->save_mean, u->save_invstd, u->relu, u->scratch,
                u->dgamma, u->dbeta, u->dresidual);
+    rn_backend_unit_bwd_convs(be, u);
+}
+
+void rn_backend_unit_bwd_convs(RnBackend *be, const RnUnitGrad *u)
+{
     be->conv_bwd_filter(be, &u->conv, u->in, u->scratch, u->dw);
-    if (u->dx) {   /* after bn_bwd has read dy: dx may be dy */
+    if (u->dx) {   /* after the batch norm's backward has read dy: dx may be dy */
         be->conv_bwd_data(be, &u->conv, u->scratch, u->w, u->dx);
         if (u->dx_plus)
             be->add(be, u->dx, u->dx_plus, (size_t)u->conv.n * u->conv.in_c * u->conv.in_h * u->conv.in_w);

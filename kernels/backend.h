@@ -193,6 +193,9 @@ int rn_backend_unit_bwd(RnBackend *be, const RnUnitGrad *u, const float *dy);
 /* The three ops, always (the fallback of unit_bwd implementations); they
  * ignore u->next and recompute the sums u->sums_done says are there */
 void rn_backend_unit_bwd_ops(RnBackend *be, const RnUnitGrad *u, const float *dy);
+/* The second half of those ops, once u->scratch holds the batch norm's dx:
+ * the filter gradient, the data gradient when u->dx, plus u->dx_plus */
+void rn_backend_unit_bwd_convs(RnBackend *be, const RnUnitGrad *u);
 
 /* Constructors of each backend (kernels/cpu, kernels/cuda). */
 RnBackend *rn_cpu_backend_create(const RnBackendOptions *opts);

@@ -531,11 +531,20 @@ static RnUnitGrad conv2_grad(RnModel *m, BlockRun *br, int n, float *dx)
                      NULL);
 }
 
+/* The unit before block b in the forward, whose output is the block's input:
+ * the previous block's second unit, or the stem */
+static RnUnitGrad unit_before(RnModel *m, int b, int n)
+{
+    if (b > 0)
+        return conv2_grad(m, &m->blocks[b - 1], n, m->g_out);
+    return unit_grad(m, &m->stem, n, m->x, 1, NULL, NULL, NULL);
+}
+
 /* g_out holds the gradient of the block output; leaves the gradient of the
- * block input in g_in. prev is the block before (NULL for the first).
+ * block input in g_in. before is the unit before the block (unit_before).
  * *sums_done says whether the unit_bwd before gathered the batch norm's sums
- * of this block's second unit, and then whether this block gathered prev's. */
-static void block_backward(RnModel *m, BlockRun *br, int n, BlockRun *prev, int *sums_done)
+ * of this block's second unit, and then whether this block gathered before's. */
+static void block_backward(RnModel *m, BlockRun *br, int n, const RnUnitGrad *before, int *sums_done)
 {
     RnBackend *be = m->be;
     const RnBlock *def = br->def;
@@ -547,18 +556,15 @@ static void block_backward(RnModel *m, BlockRun *br, int n, BlockRun *prev, int 
     RnUnitGrad g1 = unit_grad(m, &br->conv1, n, br->input, 1, NULL, m->g_in,
                               def->shortcut == RN_SC_IDENTITY ? m->g_res : NULL);
     /* With no shortcut or an identity one nothing is added to conv1's data
-     * gradient afterwards: it is the dy of prev's second unit, whose dx will
-     * be g_out (the buffers swap). prev's g_res is overwritten only after
-     * conv1 read each image's part of it (the sweep reads dx_plus before it
-     * writes the sums there). */
-    const bool chain = prev && (def->shortcut == RN_SC_NONE || def->shortcut == RN_SC_IDENTITY);
-    RnUnitGrad gp;
-    if (chain)
-        gp = conv2_grad(m, prev, n, m->g_out);
+     * gradient afterwards: it is the dy of the unit before, whose dx will be
+     * g_out (the buffers swap). Its g_res is overwritten only after conv1
+     * read each image's part of it (the sweep reads dx_plus before it writes
+     * the sums there). */
+    const bool chain = def->shortcut == RN_SC_NONE || def->shortcut == RN_SC_IDENTITY;
     g2.sums_done = *sums_done;
     g2.next = &g1;
     g1.sums_done = rn_backend_unit_bwd(be, &g2, m->g_out);
-    g1.next = chain ? &gp : NULL;
+    g1.next = chain ? before : NULL;
     *sums_done = rn_backend_unit_bwd(be, &g1, m->g_in);
     RnDims in = {n, def->conv1.in_c, def->conv1.in_hw, def->conv1.in_hw};
     size_t in_count = (size_t)in.n * (size_t)in.c * (size_t)in.h * (size_t)in.w;
@@ -587,13 +593,15 @@ void rn_model_backward(RnModel *m, int n)
     be->avgpool_bwd(be, last_dims(m, n), m->dpooled, m->g_out);
     int sums_done = 0;
     for (int b = net->nblocks - 1; b >= 0; b--) {
-        block_backward(m, &m->blocks[b], n, b > 0 ? &m->blocks[b - 1] : NULL, &sums_done);
+        const RnUnitGrad before = unit_before(m, b, n);
+        block_backward(m, &m->blocks[b], n, &before, &sums_done);
         float *t = m->g_out;   /* the block input's gradient is the previous block's output gradient */
         m->g_out = m->g_in;
         m->g_in = t;
     }
-    /* no gradient for the images; the first block gathered nothing for the stem (prev NULL) */
-    RnUnitGrad gs = unit_grad(m, &m->stem, n, m->x, 1, NULL, NULL, NULL);
+    /* no gradient for the images; the first block may have gathered the stem's sums */
+    RnUnitGrad gs = unit_before(m, 0, n);
+    gs.sums_done = sums_done;
     rn_backend_unit_bwd(be, &gs, m->g_out);
 }
 

@@ -692,16 +692,21 @@ static void check_unit_bwd(int n, int c, int hw, int with_res, int relu, int dx_
  * chains (L = hw/16 + 4 each, the double additions over images adding
  * nothing at this size), |gathered - alone| <= 2 (hw/16 + 6) u S, S the sum
  * of |terms|; dresidual (g itself) must keep its bits. q's residual gradient
- * may be where p's shortcut gradient is read (the nets' identity blocks). */
-static void check_unit_chain(int n, int c, int hw, int with_res, int dx_is_dy, int plus)
+ * may be where p's shortcut gradient is read (the nets' identity blocks).
+ * q is p's shape, or (q_in_c, q_stride) a unit that is not Winograd's: the
+ * input layer (3 channels in, and no dx: q_dx 0) or a stride-2 layer, whose
+ * three ops then start at pass 2. */
+static void check_unit_chain_of(int n, int c, int hw, int with_res, int dx_is_dy, int plus, int q_in_c, int q_stride,
+                                int q_dx)
 {
-    RnConvDims cd = conv_dims(n, c, hw, c, 3, 1);
+    RnConvDims cd = conv_dims(n, c, hw, c, 3, 1), qd = conv_dims(n, q_in_c, hw * q_stride, c, 3, q_stride);
+    const RnConvDims *dims[2] = {&qd, &cd};
     RnDims od = {n, c, hw, hw};
     size_t sz = out_size(&cd);
     float *unit_in[2], *unit_w[2], *pre[2], *out[2], *gamma[2], *beta[2], *sm[2], *si[2];
     for (int u = 0; u < 2; u++) {   /* 0: q, 1: p */
-        unit_in[u] = rand_buf(sz, 1, 0.5f);
-        unit_w[u] = rand_buf(w_size(&cd), 0.2f, 0);
+        unit_in[u] = rand_buf(in_size(dims[u]), 1, 0.5f);
+        unit_w[u] = rand_buf(w_size(dims[u]), 0.2f, 0);
         pre[u] = rand_buf(sz, 2, 0.3f);
         gamma[u] = rand_buf((size_t)c, 0.5f, 1);
         beta[u] = rand_buf((size_t)c, 0.5f, 0);
@@ -716,12 +721,16 @@ static void check_unit_chain(int n, int c, int hw, int with_res, int dx_is_dy, i
     float *dy = rand_buf(sz, 1, 0), *dx_plus = plus ? rand_buf(sz, 1, 0) : NULL;
     enum { DW, DX, DGAMMA, DBETA, DRES, OUTPUTS };
     float *grads[2][2][OUTPUTS];   /* [alone, gathered][q, p][...] */
-    size_t sizes[OUTPUTS] = {w_size(&cd), sz, (size_t)c, (size_t)c, sz};
+    size_t sizes[2][OUTPUTS];
+    for (int u = 0; u < 2; u++) {
+        const size_t s[OUTPUTS] = {w_size(dims[u]), in_size(dims[u]), (size_t)c, (size_t)c, sz};
+        memcpy(sizes[u], s, sizeof s);
+    }
     int gathered = 0;
     for (int f = 0; f < 2; f++) {
         for (int u = 0; u < 2; u++)
             for (int k = 0; k < OUTPUTS; k++)
-                grads[f][u][k] = rand_buf(sizes[k], 1, 0);   /* garbage: every output is written */
+                grads[f][u][k] = rand_buf(sizes[u][k], 1, 0);   /* garbage: every output is written */
         float *p_dy = dy, *p_plus = dx_plus, *q_res = with_res ? grads[f][0][DRES] : NULL;
         if (dx_is_dy) {   /* p reads dy from where it writes dx, q's dy */
             memcpy(grads[f][1][DX], dy, sz * sizeof(float));
@@ -732,10 +741,10 @@ static void check_unit_chain(int n, int c, int hw, int with_res, int dx_is_dy, i
             p_plus = q_res;
         }
         float *scratch = malloc(sz * sizeof(float));
-        RnUnitGrad q = {.conv = cd, .in = unit_in[0], .w = unit_w[0], .pre = pre[0], .out = out[0],
+        RnUnitGrad q = {.conv = qd, .in = unit_in[0], .w = unit_w[0], .pre = pre[0], .out = out[0],
                         .gamma = gamma[0], .beta = beta[0], .save_mean = sm[0], .save_invstd = si[0], .relu = 1,
                         .dw = grads[f][0][DW], .dgamma = grads[f][0][DGAMMA], .dbeta = grads[f][0][DBETA],
-                        .dresidual = q_res, .dx = grads[f][0][DX], .scratch = scratch};
+                        .dresidual = q_res, .dx = q_dx ? grads[f][0][DX] : NULL, .scratch = scratch};
         RnUnitGrad p = {.conv = cd, .in = out[0], .w = unit_w[1], .pre = pre[1], .out = out[1], .gamma = gamma[1],
                         .beta = beta[1], .save_mean = sm[1], .save_invstd = si[1], .relu = 1, .dw = grads[f][1][DW],
                         .dgamma = grads[f][1][DGAMMA], .dbeta = grads[f][1][DBETA], .dx = grads[f][1][DX],
@@ -757,7 +766,9 @@ static void check_unit_chain(int n, int c, int hw, int with_res, int dx_is_dy, i
                 continue;
             if (!one_block && u == 0 && k != DRES)   /* q's dw and dx follow from dgamma, dbeta: checked below */
                 continue;
-            for (size_t i = 0; i < sizes[k]; i++)
+            if (u == 0 && k == DX && !q_dx)
+                continue;
+            for (size_t i = 0; i < sizes[u][k]; i++)
                 differ += memcmp(&grads[0][u][k][i], &grads[1][u][k][i], sizeof(float)) != 0;
         }
     double worst = 0;
@@ -783,9 +794,9 @@ static void check_unit_chain(int n, int c, int hw, int with_res, int dx_is_dy, i
         snprintf(how, sizeof how, "the same bits");
     else
         snprintf(how, sizeof how, "4 blocks an image: dgamma, dbeta at %.3g of the bound", worst);
-    CHECK(gathered && differ == 0 && worst <= 1, "unit chain n=%d %dx%dx%d res=%d dx%s%s: p gathers q's batch-norm "
-          "sums (%s; %zu outputs differ)", n, c, hw, hw, with_res, dx_is_dy ? " = dy" : "", plus ? " + shortcut" : "",
-          how, differ);
+    CHECK(gathered && differ == 0 && worst <= 1, "unit chain n=%d %dx%dx%d res=%d dx%s%s, q %d->%d s%d%s: p gathers "
+          "q's batch-norm sums (%s; %zu outputs differ)", n, c, hw, hw, with_res, dx_is_dy ? " = dy" : "",
+          plus ? " + shortcut" : "", q_in_c, c, q_stride, q_dx ? "" : " without dx", how, differ);
     for (int f = 0; f < 2; f++)
         for (int u = 0; u < 2; u++)
             for (int k = 0; k < OUTPUTS; k++)
@@ -795,6 +806,11 @@ static void check_unit_chain(int n, int c, int hw, int with_res, int dx_is_dy, i
         free(sm[u]); free(si[u]);
     }
     free(dy); free(dx_plus);
+}
+
+static void check_unit_chain(int n, int c, int hw, int with_res, int dx_is_dy, int plus)
+{
+    check_unit_chain_of(n, c, hw, with_res, dx_is_dy, plus, c, 1, 1);
 }
 
 /* ------------------------------------------------------- conv + eval batch norm */
@@ -1054,6 +1070,12 @@ int main(void)
     check_unit_chain(24, 64, 8, 0, 1, 0);
     check_unit_chain(17, 64, 8, 1, 0, 1);
     check_unit_chain(3, 8, 64, 1, 1, 1);
+    /* ... and of the units that are not Winograd's: the input layer (gathered
+     * by the first block's conv1, which adds the identity shortcut's
+     * gradient) and the stride-2 conv1 of a stage's first block */
+    check_unit_chain_of(9, 16, 32, 0, 1, 1, 3, 1, 0);
+    check_unit_chain_of(11, 32, 16, 0, 1, 0, 16, 2, 1);
+    check_unit_chain_of(6, 64, 8, 0, 0, 0, 32, 2, 1);
 
     /* the fused eval op: the Winograd epilogue at each plane size, and the
      * two-pass fallback (stem, stride 2) */
