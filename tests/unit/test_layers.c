@@ -586,6 +586,22 @@ static void test_load_batch(void)
                   ((float)ds.pixels[c * H * W + k] / 255.0f - spec.mean[c]) / spec.std[c];
     CHECK(ok, "load_batch: no augmentation = (v/255 - mean)/std of image order[start]");
 
+    /* A pad wider than the image: crops that hold no pixel of it, or a
+     * corner, on both sides, flipped or not */
+    spec.augment = 1;
+    spec.pad = 40;
+    const float black2 = (0.0f - spec.mean[2]) / spec.std[2];   /* channel 2's */
+    int same = 1, blank = 0;
+    for (spec.epoch = 0; spec.epoch < 40; spec.epoch++) {
+        be->load_batch(be, RN_SLOT_TRAIN, 0, 2, &spec, x, labels);
+        expected_image(&ds, 1, rn_aug_for(spec.seed, spec.epoch, 1, spec.pad), spec.pad, &spec, want);
+        expected_image(&ds, 0, rn_aug_for(spec.seed, spec.epoch, 0, spec.pad), spec.pad, &spec, want + image);
+        same &= memcmp(x, want, 2 * image * sizeof(float)) == 0;
+        blank += x[0] == black && x[image - 1] == black2;
+    }
+    CHECK(same && blank > 0, "load_batch: pad 40 on 32x32 images, 40 epochs: %s pad+crop+flip built by hand "
+          "(%d crops with black corners)", same ? "as" : "NOT as", blank);
+
     free(ds.pixels);
     free(x);
     free(want);
