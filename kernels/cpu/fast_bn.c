@@ -1,6 +1,6 @@
 /* Batch norm fused with the residual addition and ReLU (fast.h); the reference
  * is kernels/cpu/ref_bn.c. Channels are independent, so the threads split the
- * channels (static) and each channel's sums run in one fixed order: a float
+ * channels and each channel's sums run in one fixed order: a float
  * SIMD sum over one image's plane, added in double over the images. The
  * result does not depend on the number of threads.
  *
@@ -86,33 +86,35 @@ static inline void plane_out(const float *x, const float *res, int relu, float m
  * is, so blocks go to threads as they come free (fast_wino.c). */
 enum { BLOCK = 4 };
 
-/* The end of the training forward for channels [c0, c0 + nc) (nc <= BLOCK),
- * from each one's batch mean and sum of squared deviations sq: the saved and
- * running statistics, then pass 3 */
-static void normalise_block(RnDims d, int c0, int nc, const float mean[], const double sq[], const float *x,
-                            const float *gamma, const float *beta, const float *residual, int relu, float momentum,
-                            float eps, float *running_mean, float *running_var, float *save_mean,
-                            float *save_invstd, float *y)
+/* The saved and running statistics of channels [c0, c0 + nc) (nc <= BLOCK),
+ * from each one's batch mean and sum of squared deviations sq. Pass 3 then
+ * scales by gamma * save_invstd, this float product. */
+static void block_stats(RnDims d, int c0, int nc, const float mean[], const double sq[], float momentum,
+                        float eps, float *running_mean, float *running_var, float *save_mean,
+                        float *save_invstd)
 {
-    const int hw = d.h * d.w;
-    const double count = (double)d.n * hw;
-    float scale[BLOCK];
+    const double count = (double)d.n * d.h * d.w;
     for (int b = 0; b < nc; b++) {
         const int c = c0 + b;
         const double var = sq[b] / count;
         const float invstd = (float)(1.0 / sqrt(var + eps));
-        scale[b] = gamma[c] * invstd;
         const double unbiased = count > 1 ? sq[b] / (count - 1) : var;
         running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[b];
         running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * unbiased);
         save_mean[c] = mean[b];
         save_invstd[c] = invstd;
     }
-    for (int i = 0; i < d.n; i++)
-        for (int b = 0; b < nc; b++) {
-            size_t off = ((size_t)i * d.c + c0 + b) * hw;
-            plane_out(x + off, residual ? residual + off : NULL, relu, mean[b], scale[b], beta[c0 + b], y + off, hw);
-        }
+}
+
+/* Pass 3 of plane pl (image pl / d.c, channel pl % d.c), from its channel's saved statistics */
+static inline void normalise_plane(RnDims d, size_t pl, const float *x, const float *gamma, const float *beta,
+                                   const float *residual, int relu, const float *save_mean,
+                                   const float *save_invstd, float *y)
+{
+    const int c = (int)(pl % (size_t)d.c);
+    const size_t hw = (size_t)d.h * d.w, off = pl * hw;
+    plane_out(x + off, residual ? residual + off : NULL, relu, save_mean[c], gamma[c] * save_invstd[c], beta[c],
+              y + off, (int)hw);
 }
 
 void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *gamma, const float *beta,
@@ -135,45 +137,63 @@ void rn_fast_bn_fwd_train(RnBackend *be, RnDims d, const float *x, const float *
         for (int i = 0; i < d.n; i++)
             for (int b = 0; b < nc; b++)
                 sq[b] += plane_sqdev(x + ((size_t)i * d.c + c0 + b) * hw, hw, mean[b]);
-        normalise_block(d, c0, nc, mean, sq, x, gamma, beta, residual, relu, momentum, eps, running_mean,
-                        running_var, save_mean, save_invstd, y);
+        block_stats(d, c0, nc, mean, sq, momentum, eps, running_mean, running_var, save_mean, save_invstd);
+        for (int i = 0; i < d.n; i++)   /* pass 3 while the block's planes are in cache */
+            for (int c = c0; c < c0 + nc; c++)
+                normalise_plane(d, (size_t)i * d.c + c, x, gamma, beta, residual, relu, save_mean, save_invstd, y);
     }
 }
 
-/* The pieces (fast.h) of each channel combine in double, image by image and
+/* The pieces (fast.h) of channel c combine in double, image by image and
  * block by block, by Chan, Golub and LeVeque's update: with n, mean and M2
  * (the sum of squared deviations) so far and a piece (nb, y0, s, M2b) of
  * mean y0 + s / nb,
  *   delta = y0 + s / nb - mean,  n' = n + nb,  mean' = mean + delta * nb / n',
  *   M2' = M2 + M2b + delta^2 * n * nb / n'.
  * Each step only adds non-negative terms to M2, so nothing cancels. */
+static void combine_pieces(RnDims d, const float *sums, int blocks, int c, float *mean, double *sq)
+{
+    double n = 0, mu = 0, m2 = 0;
+    for (int i = 0; i < d.n; i++) {
+        const float *p = sums + ((size_t)i * d.c + c) * blocks * RN_FAST_PIECE_FLOATS;
+        for (int k = 0; k < blocks; k++, p += RN_FAST_PIECE_FLOATS) {
+            const double nb = p[0], delta = (p[1] + p[2] / nb) - mu, n2 = n + nb;
+            mu += delta * nb / n2;
+            m2 += p[3] + delta * delta * n * nb / n2;
+            n = n2;
+        }
+    }
+    *mean = (float)mu;
+    *sq = m2;
+}
+
+/* The statistics by blocks of channels, then pass 3 by planes, each thread
+ * one contiguous half of them (x is no longer in cache, as it is after
+ * rn_fast_bn_fwd_train's passes 1 and 2). A block's planes are runs of BLOCK
+ * planes a whole image apart: 1 KiB runs at 8x8. Streaming each thread's
+ * half instead made training steps 0.8-1.3% faster (ResNet-20 on 1 and 2
+ * threads, ResNet-56; steps alternated in one process), with the same bits. */
 void rn_fast_bn_fwd_train_sums(RnBackend *be, RnDims d, const float *sums, int blocks, const float *x,
                                const float *gamma, const float *beta, const float *residual, int relu,
                                float momentum, float eps, float *running_mean, float *running_var,
                                float *save_mean, float *save_invstd, float *y)
 {
     const int cblocks = (d.c + BLOCK - 1) / BLOCK;
-#pragma omp parallel for num_threads(rn_fast_threads(be)) schedule(dynamic)
-    for (int bl = 0; bl < cblocks; bl++) {
-        const int c0 = bl * BLOCK, nc = d.c - c0 < BLOCK ? d.c - c0 : BLOCK;
-        double sq[BLOCK];
-        float mean[BLOCK];
-        for (int b = 0; b < nc; b++) {
-            double n = 0, mu = 0, m2 = 0;
-            for (int i = 0; i < d.n; i++) {
-                const float *p = sums + ((size_t)i * d.c + c0 + b) * blocks * RN_FAST_PIECE_FLOATS;
-                for (int k = 0; k < blocks; k++, p += RN_FAST_PIECE_FLOATS) {
-                    const double nb = p[0], delta = (p[1] + p[2] / nb) - mu, n2 = n + nb;
-                    mu += delta * nb / n2;
-                    m2 += p[3] + delta * delta * n * nb / n2;
-                    n = n2;
-                }
-            }
-            mean[b] = (float)mu;
-            sq[b] = m2;
+#pragma omp parallel num_threads(rn_fast_threads(be))
+    {
+#pragma omp for schedule(dynamic)
+        for (int bl = 0; bl < cblocks; bl++) {
+            const int c0 = bl * BLOCK, nc = d.c - c0 < BLOCK ? d.c - c0 : BLOCK;
+            double sq[BLOCK];
+            float mean[BLOCK];
+            for (int b = 0; b < nc; b++)
+                combine_pieces(d, sums, blocks, c0 + b, &mean[b], &sq[b]);
+            block_stats(d, c0, nc, mean, sq, momentum, eps, running_mean, running_var, save_mean,
+                        save_invstd);
         }
-        normalise_block(d, c0, nc, mean, sq, x, gamma, beta, residual, relu, momentum, eps, running_mean,
-                        running_var, save_mean, save_invstd, y);
+#pragma omp for schedule(static)
+        for (long pl = 0; pl < (long)d.n * d.c; pl++)
+            normalise_plane(d, (size_t)pl, x, gamma, beta, residual, relu, save_mean, save_invstd, y);
     }
 }
 
