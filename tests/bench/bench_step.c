@@ -12,6 +12,14 @@
  *                 images (CIFAR-10's 10,000 : 50,000); images/s = N / total time
  *   rss_mib       peak resident memory of this process (getrusage)
  *
+ * With --scaling, only thread scaling: --steps pairs of training steps, one
+ * on one thread and one on --threads (a second backend and model of the same
+ * net and weights), in turn, the order swapped every pair:
+ *   scaling       the median over the pairs of (1-thread step time) / (step time)
+ *   one_thread_img_s, train_img_s   each side's median
+ * Steps a pair apart see the same spell of a shared machine; separate
+ * processes, seconds apart, need not.
+ *
  * With --ops, --steps more training steps run with every backend op timed
  * (op_timer.h), and a table of milliseconds per step by op and layer shape
  * follows the key=value line: where the step's time goes.
@@ -61,12 +69,50 @@ static void upload_random_batch(RnModel *m, int n, int classes)
     free(labels);
 }
 
+/* --scaling (see the top): the pairs, then the key=value pairs */
+static void time_scaling(RnBackend *be, const RnBackendOptions *bo, const RnNet *net, const RnWeights *w,
+                         int batch, int steps, int warmup, int classes)
+{
+    RnBackendOptions one_opts = *bo;
+    one_opts.threads = 1;
+    RnBackend *one = rn_backend_create(&one_opts);
+    RnBackend *bes[2] = {one, be};
+    RnModel *ms[2];
+    for (int k = 0; k < 2; k++) {
+        ms[k] = rn_model_create(bes[k], net, batch);
+        rn_model_set_weights(ms[k], w);
+        upload_random_batch(ms[k], batch, classes);
+    }
+    double *t[2], *ratio = rn_xmalloc((size_t)steps * sizeof(double));
+    for (int k = 0; k < 2; k++)
+        t[k] = rn_xmalloc((size_t)steps * sizeof(double));
+    for (int s = 0; s < warmup + steps; s++)
+        for (int j = 0; j < 2; j++) {
+            int k = (s + j) % 2;   /* who goes first alternates */
+            double t0 = wall_seconds();
+            rn_model_train_step(ms[k], batch, s, 1e-4f, 0.9f, 1e-4f);
+            bes[k]->sync(bes[k]);
+            if (s >= warmup)
+                t[k][s - warmup] = wall_seconds() - t0;
+        }
+    for (int s = 0; s < steps; s++)
+        ratio[s] = t[0][s] / t[1][s];
+    printf(" scaling=%.3f one_thread_img_s=%.1f train_img_s=%.1f", median(ratio, steps), batch / median(t[0], steps),
+           batch / median(t[1], steps));
+    for (int k = 0; k < 2; k++) {
+        rn_model_free(ms[k]);
+        free(t[k]);
+    }
+    free(ratio);
+    rn_backend_destroy(one);
+}
+
 int main(int argc, char **argv)
 {
     rn_set_prog(argv[0]);
     const char *arch_s = "resnet", *device = "cpu", *dataset = NULL;
     int depth = 20, threads = 0, reference = 0, batch = 128, eval_batch = 1000, steps = 15, warmup = 3;
-    int epoch_images = 0, no_train = 0, no_eval = 0, ops = 0;
+    int epoch_images = 0, no_train = 0, no_eval = 0, ops = 0, scaling = 0;
     const RnOpt opts[] = {
         {"arch", 0, RN_OPT_STR, &arch_s, "ARCH", "plain or resnet (default: resnet)"},
         {"depth", 0, RN_OPT_INT, &depth, "N", "6n+2 (default: 20)"},
@@ -82,6 +128,8 @@ int main(int argc, char **argv)
         {"epoch-images", 0, RN_OPT_INT, &epoch_images, "N", "also time a scaled epoch of N images (default: 0)"},
         {"dataset", 0, RN_OPT_STR, &dataset, "FILE", "images for the epoch timing (default: random)"},
         {"ops", 0, RN_OPT_FLAG, &ops, NULL, "then time each op of --steps more training steps (a table)"},
+        {"scaling", 0, RN_OPT_FLAG, &scaling, NULL,
+         "only --steps pairs of steps on 1 thread and on --threads, in turn (CPU)"},
         {0},
     };
     const RnOptInfo info = {"[options]", "Times the training step, evaluation and an epoch of one net.", NULL};
@@ -91,6 +139,8 @@ int main(int argc, char **argv)
         rn_usage_error("--steps, --batch, --eval-batch must be >= 1 and --warmup, --epoch-images >= 0");
     if (ops && no_train)
         rn_usage_error("--ops times training steps: not with --no-train");
+    if (scaling && (ops || no_train || epoch_images))
+        rn_usage_error("--scaling times only its pairs of steps: not with --ops, --no-train or --epoch-images");
 
     RnNetConfig cfg = {.depth = depth, .shortcut = RN_SHORTCUT_A, .classes = 10};
     if (!rn_arch_parse(arch_s, &cfg.arch))
@@ -112,7 +162,12 @@ int main(int argc, char **argv)
 
     double *t = rn_xmalloc((size_t)(steps + 1) * sizeof(double));
     double op_step_seconds = 0;   /* the mean step of the --ops table */
-    if (!no_train || epoch_images) {
+    if (scaling) {
+        if (strncmp(be->name, "cpu", 3) != 0)
+            rn_die("--scaling: the %s backend has no CPU threads to vary; use --device cpu", be->name);
+        time_scaling(be, &bo, &net, &w, batch, steps, warmup, cfg.classes);
+        no_eval = 1;
+    } else if (!no_train || epoch_images) {
         RnModel *m = rn_model_create(be, &net, batch);
         rn_model_set_weights(m, &w);
         if (!no_train) {

@@ -63,6 +63,11 @@ ratio_range() {   # ratio_range A1 B1 A2 B2 ...: "median (min-max)" of the ratio
                  m = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
                  if (n == 1) printf "%.2fx", m; else printf "%.2fx (%.2f-%.2f)", m, r[1], r[n] }' "$@"
 }
+median_range() {   # median_range X...: "median (min-max)" of ratios already made, or "-"
+    local args=() x
+    for x in "$@"; do args+=("$x" 1); done
+    ratio_range "${args[@]}"
+}
 label() {   # label ARCH DEPTH
     case "$1" in resnet) echo "ResNet-$2" ;; plain) echo "Plain-$2" ;; esac
 }
@@ -110,16 +115,16 @@ echo
 
 # The baseline the fast paths are measured against, and thread scaling.
 ref=$("$bench" --reference --steps 3 --warmup 1)
-one=() two=() pairs=()
+one=() two=() scale=()
 for ((r = 0; r < rounds; r++)); do
-    one+=("$(kv train_img_s "$("$bench" --threads 1 --steps "$steps" --no-eval)")")
-    two+=("$(kv train_img_s "$("$bench" --threads 2 --steps "$steps" --no-eval)")")
-    pairs+=("${two[r]}" "${one[r]}")
+    line=$("$bench" --scaling --steps "$steps")
+    one+=("$(kv one_thread_img_s "$line")") two+=("$(kv train_img_s "$line")") scale+=("$(kv scaling "$line")")
 done
 echo "ResNet-20 reference kernels (cpu-ref): train $(kv train_img_s "$ref")/s, eval $(kv eval_img_s "$ref")/s;" \
      "fast paths: $(ratio "$(median "${two[@]}")" "$(kv train_img_s "$ref")") the reference's training speed"
-echo "ResNet-20 thread scaling: 1 thread $(median "${one[@]}")/s, 2 threads $(median "${two[@]}")/s:" \
-     "$(ratio_range "${pairs[@]}") (target 1.8x)"
+echo "ResNet-20 thread scaling (steps on 1 and 2 threads in turn, one process per round):" \
+     "1 thread $(median "${one[@]}")/s, 2 threads $(median "${two[@]}")/s:" \
+     "$(median_range "${scale[@]}") (target 1.8x)"
 
 # What the arithmetic allows: the FMA rate a core sustains (not the chip's
 # nominal peak), and how close our Winograd GEMM gets to it.
