@@ -1,8 +1,9 @@
 /* Batch norm fused with the residual addition and ReLU (fast.h); the reference
  * is kernels/cpu/ref_bn.c. Channels are independent, so the threads split the
- * channels and each channel's sums run in one fixed order: a float
- * SIMD sum over one image's plane, added in double over the images. The
- * result does not depend on the number of threads.
+ * channels for the sums, and each channel's sums run in one fixed order: a
+ * float SIMD sum over one image's plane, added in double over the images.
+ * Element-wise passes split any way. The result does not depend on the
+ * number of threads.
  *
  * Forward (training), per channel: pass 1 the mean, pass 2 the biased
  * variance around it (two passes: no cancellation as in E[x^2] - E[x]^2; the

@@ -117,7 +117,7 @@ echo
 ref=$("$bench" --reference --steps 3 --warmup 1)
 one=() two=() scale=()
 for ((r = 0; r < rounds; r++)); do
-    line=$("$bench" --scaling --steps "$steps")
+    line=$("$bench" --scaling --threads 2 --steps "$steps")
     one+=("$(kv one_thread_img_s "$line")") two+=("$(kv train_img_s "$line")") scale+=("$(kv scaling "$line")")
 done
 echo "ResNet-20 reference kernels (cpu-ref): train $(kv train_img_s "$ref")/s, eval $(kv eval_img_s "$ref")/s;" \
