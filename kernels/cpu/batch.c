@@ -86,7 +86,10 @@ void cpu_load_batch(RnBackend *be, int slot, size_t start, int n, const RnBatchS
     const int C = (int)ds->channels, H = (int)ds->height, W = (int)ds->width;
     const size_t image = (size_t)C * H * W;
     int bad = -1;   /* an order entry past the dataset; reported after the loop */
-    float table[3][256];
+    enum { MAX_C = sizeof spec->mean / sizeof spec->mean[0] };   /* the channels a spec normalises */
+    if (C > MAX_C)
+        rn_die("internal error: load_batch of %d-channel images; a batch spec normalises at most %d", C, (int)MAX_C);
+    float table[MAX_C][256];
     for (int c = 0; c < C; c++)
         for (int v = 0; v < 256; v++)
             table[c][v] = ((float)v / 255.0f - spec->mean[c]) / spec->std[c];
