@@ -9,7 +9,7 @@
 #define RN_VERSION "0.0.0"
 #endif
 
-/* Exit codes, as in DESIGN.md: 1 failure, 2 usage error. */
+/* Exit codes, as in docs/DESIGN.md: 1 failure, 2 usage error. */
 enum { RN_EXIT_FAILURE = 1, RN_EXIT_USAGE = 2 };
 
 void rn_set_prog(const char *argv0);      /* basename of argv[0] becomes the message prefix */

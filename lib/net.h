@@ -1,6 +1,6 @@
 /* The network description: CIFAR ResNet / plain net of depth 6n+2 (He et al.
  * 2016, section 4.2), as a list of named parameter tensors (the PyTorch
- * state_dict names, DESIGN.md) and a list of blocks that the executor walks.
+ * state_dict names, docs/DESIGN.md) and a list of blocks that the executor walks.
  *
  *   stem:   conv1 3x3 (3->16) + bn1 + ReLU                  32x32
  *   stage s = 1,2,3 (16, 32, 64 channels), n BasicBlocks each; the first block

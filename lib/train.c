@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* CIFAR-10 training-set channel statistics of x/255 (DESIGN.md). */
+/* CIFAR-10 training-set channel statistics of x/255 (docs/DESIGN.md). */
 static const float CIFAR_MEAN[3] = {0.4914f, 0.4822f, 0.4465f};
 static const float CIFAR_STD[3] = {0.2470f, 0.2435f, 0.2616f};
 #define AUGMENT_PAD 4

@@ -1,5 +1,5 @@
-/* The training loop of rn-train, written once for every backend (DESIGN.md,
- * issue 3): epochs of shuffled batches (the last partial batch kept), the lr
+/* The training loop of rn-train, written once for every backend (docs/DESIGN.md):
+ * epochs of shuffled batches (the last partial batch kept), the lr
  * schedule, a test pass per epoch in eval mode, one metrics record per epoch,
  * an atomic checkpoint every epoch and on SIGINT/SIGTERM, resume at the exact
  * step, and a stop with one line when the loss or the weights stop being
@@ -41,7 +41,7 @@ typedef struct {
     RnBackendOptions backend;
 } RnTrainOptions;
 
-/* The defaults: the paper profile's recipe (DESIGN.md). Paths are NULL. */
+/* The defaults: the paper profile's recipe (docs/DESIGN.md). Paths are NULL. */
 void rn_train_defaults(RnTrainOptions *o);
 
 /* Runs the training; dies with one line on any error (exit 1), including an

@@ -36,7 +36,7 @@ typedef struct {
     char recipe[RN_RECIPE_MAX];   /* canonical recipe string; resume refuses a different one */
 } RnTrainState;
 
-/* Fresh weights as in DESIGN.md: conv Kaiming normal (fan_out, std sqrt(2/(k*k*out))),
+/* Fresh weights as in docs/DESIGN.md: conv Kaiming normal (fan_out, std sqrt(2/(k*k*out))),
  * BN gamma 1 beta 0 mean 0 var 1 count 0, linear weight and bias uniform
  * in +-1/sqrt(fan_in). Same (cfg, seed), same bytes. */
 void rn_weights_init(RnWeights *w, const RnNetConfig *cfg, uint64_t seed);

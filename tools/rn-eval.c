@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the same normalisation as training (lib/train.c, DESIGN.md) */
+/* the same normalisation as training (lib/train.c, docs/DESIGN.md) */
 static const float CIFAR_MEAN[3] = {0.4914f, 0.4822f, 0.4465f};
 static const float CIFAR_STD[3] = {0.2470f, 0.2435f, 0.2616f};
 

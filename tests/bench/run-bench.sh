@@ -16,7 +16,7 @@
 # Columns: "train" is the median training step (forward, loss, backward, SGD)
 # at batch 128 on random data; "epoch" is a scaled epoch through the data
 # pipeline (order, crop, flip, normalise) plus the test pass over a fifth as
-# many images, per training image: the figure issue 5 compares with PyTorch's
+# many images, per training image: the figure the speed targets compare with PyTorch's
 # bare step. "eval" is eval mode at batch 1000. Each net runs RN_BENCH_ROUNDS
 # rounds, ours then PyTorch's; the table gives the median of each figure, and
 # each ratio is the median of the rounds' ratios (ours / PyTorch's in the same
