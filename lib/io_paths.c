@@ -142,7 +142,8 @@ RnLock *rn_lock_take(const char *path, const char *what)
     for (int attempt = 0; attempt < 100; attempt++) {
         int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
-            rn_die("%s: cannot create the lock file: %s (is the directory writable?)", lock, strerror(errno));
+            rn_die("cannot write %s: cannot create its lock file %s: %s (is the directory writable?)", path, lock,
+                   strerror(errno));
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             int e = errno;
             long pid = read_pid(fd);
