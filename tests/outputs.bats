@@ -19,6 +19,14 @@ setup_file() {
 setup() {
     common_setup
     D="$BATS_FILE_TMPDIR"
+    BG=
+}
+
+# a tool left blocked on a FIFO by a failed test must not hold up the suite
+teardown() {
+    if [ -n "$BG" ] && kill -0 "$BG" 2>/dev/null; then
+        kill -KILL "$BG" 2>/dev/null || true
+    fi
 }
 
 train() {
@@ -61,29 +69,38 @@ wait_for_content() {
 
 no_temp_files() { [ -z "$(find . -name '.*.tmp.*')" ]; }
 
-@test "an output that is a character device is written through: /dev/null stays a device" {
-    rn-init -q --arch resnet --depth 8 -o /dev/null
-    cifar-prep -q -o /dev/null "$D/train.ds"
-    rn-eval -q --weights "$D/r8.safetensors" --data "$D/test.ds" -o /dev/null
-    train --init "$D/r8.safetensors" -o /dev/null --checkpoint c.ckpt --epochs 1
-    [ -c /dev/null ]
+# On a private copy of /dev/null (same major/minor, made with mknod in the
+# test's directory), so that a tool that replaced it would break this test
+# and not the machine. Root only, as in CI.
+@test "an output that is a character device is written through: a null device stays a device" {
+    mknod -m 666 null c 1 3 2>/dev/null || skip "mknod needs root"
+    rn-init -q --arch resnet --depth 8 -o null
+    cifar-prep -q -o ./null "$D/train.ds"
+    rn-eval -q --weights "$D/r8.safetensors" --data "$D/test.ds" -o null
+    train --init "$D/r8.safetensors" -o null --checkpoint c.ckpt --epochs 1
+    ln -s null link-to-null
+    rn-init -q --arch resnet --depth 8 -o link-to-null
+    [ -c null ]
+    [ -L link-to-null ]
     [ -s c.ckpt ]
+    [ ! -e null.lock ]
     no_temp_files
 }
 
 @test "an output that is a FIFO is written through, not replaced" {
     mkfifo w.fifo d.fifo
-    cat w.fifo > got.safetensors &
+    timeout 60 cat w.fifo > got.safetensors &   # a bounded reader: a tool that replaced the FIFO fails the test
     rn-init -q --arch resnet --depth 8 --seed 3 -o w.fifo
     wait $!
     rn-init -q --arch resnet --depth 8 --seed 3 -o want.safetensors
     cmp got.safetensors want.safetensors
-    cat d.fifo > got.ds &
+    timeout 60 cat d.fifo > got.ds &
     cifar-prep -q --limit 7 -o d.fifo "$D/train.ds"
     wait $!
     cifar-prep -q --limit 7 -o want.ds "$D/train.ds"
     cmp got.ds want.ds
-    [ -p w.fifo ] && [ -p d.fifo ]
+    [ -p w.fifo ]
+    [ -p d.fifo ]
     no_temp_files
 }
 
@@ -94,9 +111,12 @@ no_temp_files() { [ -z "$(find . -name '.*.tmp.*')" ]; }
     ln -s "$PWD/real/new.ds" links/new.ds                  # dangling: the target is created
     rn-init -q --arch resnet --depth 8 --seed 2 -o links/w.safetensors
     rn-init -q --arch resnet --depth 8 --seed 2 -o want.safetensors
-    [ -L links/w.safetensors ] && cmp real/w.safetensors want.safetensors
+    [ -L links/w.safetensors ]
+    cmp real/w.safetensors want.safetensors
     cifar-prep -q --limit 5 -o links/new.ds "$D/train.ds"
-    [ -L links/new.ds ] && [ -f real/new.ds ] && [ ! -L real/new.ds ]
+    [ -L links/new.ds ]
+    [ -f real/new.ds ]
+    [ ! -L real/new.ds ]
     run cifar-prep --info -o - real/new.ds
     assert_line "images: 5"
     [ -z "$(find . -name '.*.tmp.*')" ]
@@ -149,7 +169,8 @@ refused() {
     run train --init "$D/r8.safetensors" -o x.safetensors --checkpoint c.ckpt --metrics c.ckpt --epochs 1
     assert_failure 1
     assert_output --partial "--metrics is the same file as --checkpoint"
-    [ ! -e x.safetensors ] && [ ! -e c.ckpt ]
+    [ ! -e x.safetensors ]
+    [ ! -e c.ckpt ]
     train --init "$D/r8.safetensors" -o x.safetensors --checkpoint c.ckpt --metrics m --epochs 1
     train --resume c.ckpt --checkpoint c.ckpt -o x.safetensors --metrics m --epochs 2   # the normal resume
     [ "$(rn-eval --tsv m | wc -l)" -eq 3 ]
@@ -197,7 +218,8 @@ signal_leaves_no_temp() {
 
 @test "SIGTERM to rn-train while it loads removes its lock; its checkpoint and metrics are kept" {
     train --init "$D/r8.safetensors" -o f.safetensors --checkpoint c.ckpt --metrics m --epochs 1
-    cp c.ckpt c.before && cp m m.before
+    cp c.ckpt c.before
+    cp m m.before
     mkfifo slow.ds
     start_bg rn-train -q --device cpu --train slow.ds --resume c.ckpt -o f.safetensors --checkpoint c.ckpt \
         --metrics m --epochs 2 --batch 25 --milestones ''
@@ -206,8 +228,10 @@ signal_leaves_no_temp() {
     status=0
     wait "$BG" || status=$?
     [ "$status" -eq 143 ]
-    [ ! -e c.ckpt.lock ] && [ ! -e m.lock ]
-    cmp c.ckpt c.before && cmp m m.before
+    [ ! -e c.ckpt.lock ]
+    [ ! -e m.lock ]
+    cmp c.ckpt c.before
+    cmp m m.before
     no_temp_files
 }
 
@@ -218,8 +242,11 @@ signal_leaves_no_temp() {
     run cifar-prep --limit 3 -o out.ds "$D/train.ds"
     assert_success
     assert_output --partial "removed 2 stale temporary files"
-    [ ! -e .old.ds.tmp.AbC123 ] && [ ! -e .x.safetensors.tmp.Zz9Yy8 ]
-    [ -e .fresh.ds.tmp.QwE456 ] && [ -e notours.tmp.AbC123 ] && [ -e .other.tmp.toolong1 ]
+    [ ! -e .old.ds.tmp.AbC123 ]
+    [ ! -e .x.safetensors.tmp.Zz9Yy8 ]
+    [ -e .fresh.ds.tmp.QwE456 ]
+    [ -e notours.tmp.AbC123 ]
+    [ -e .other.tmp.toolong1 ]
     [ -e sub/.old.ds.tmp.AbC123 ]               # another directory: not written, not touched
 }
 
@@ -237,7 +264,9 @@ signal_leaves_no_temp() {
     run train --init "$D/r8.safetensors" -o b.safetensors --checkpoint other.ckpt --metrics ./run.metrics --epochs 1
     assert_failure 1
     assert_output --partial "run.metrics.lock: held by pid $BG, which is writing the metrics ./run.metrics"
-    [ ! -e b.safetensors ] && [ ! -e other.ckpt ] && [ ! -e run.metrics ]
+    [ ! -e b.safetensors ]
+    [ ! -e other.ckpt ]
+    [ ! -e run.metrics ]
     # kill -9: the lock files stay, but the kernel released the locks
     kill -KILL "$BG"
     wait "$BG" || true
@@ -246,7 +275,8 @@ signal_leaves_no_temp() {
         --checkpoint run.ckpt --metrics run.metrics --batch 25 --epochs 1 --milestones ''
     assert_success
     assert_output --partial "run.ckpt.lock: taking over the lock of pid $BG, which has ended"
-    [ ! -e run.ckpt.lock ] && [ ! -e run.metrics.lock ]       # removed at the end
+    [ ! -e run.ckpt.lock ]
+    [ ! -e run.metrics.lock ]       # removed at the end
     [ "$(rn-eval --tsv run.metrics | wc -l)" -eq 2 ]
 }
 
@@ -277,7 +307,8 @@ signal_leaves_no_temp() {
     run bash -c "ulimit -v 1000000; exec rn-train --device cpu --train big.ds --init r20.safetensors -o x.safetensors --batch 2000 --epochs 1"
     assert_failure 1
     assert_output --regexp "^rn-train: --batch 2000 needs about [0-9.]+ GiB for the activations .* more than the 1\.0 GiB of memory here \(give a smaller --batch\)$"
-    [ ! -e x.safetensors ] && [ ! -e x.ckpt.safetensors ]
+    [ ! -e x.safetensors ]
+    [ ! -e x.ckpt.safetensors ]
 }
 
 @test "option values: --per-class 0, --limit 0 and other out-of-range numbers are usage errors" {
