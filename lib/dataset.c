@@ -209,6 +209,14 @@ void rn_dataset_read(const char *path, RnDataset *ds)
 
 void rn_dataset_write(const char *path, const RnDataset *ds)
 {
+    RnOut *out = rn_out_open(path);
+    rn_dataset_write_to(out, ds);
+    rn_out_commit(out);
+}
+
+void rn_dataset_write_to(RnOut *out, const RnDataset *ds)
+{
+    const char *path = rn_out_path(out);
     char why[200];
     if (rn_dataset_check(ds, why, sizeof why) != 0)
         rn_die("refusing to write %s: %s", rn_is_stdio(path) ? "stdout" : path, why);
@@ -221,10 +229,8 @@ void rn_dataset_write(const char *path, const RnDataset *ds)
     rn_put_u32(hdr + 24, ds->width);
     rn_put_u32(hdr + 28, ds->classes);
 
-    RnOut *out = rn_out_open(path);
     rn_out_write(out, hdr, sizeof hdr);
     rn_out_write(out, ds->class_names, (size_t)RN_DATASET_NAME_LEN * ds->classes);
     rn_out_write(out, ds->labels, ds->count);
     rn_out_write(out, ds->pixels, (size_t)(ds->count * rn_dataset_image_bytes(ds)));
-    rn_out_commit(out);
 }

@@ -18,6 +18,8 @@
 #ifndef RN_DATASET_H
 #define RN_DATASET_H
 
+#include "io.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +40,8 @@ typedef struct {
 
 void rn_dataset_read(const char *path, RnDataset *ds);          /* dies on any error */
 void rn_dataset_write(const char *path, const RnDataset *ds);   /* atomic */
+/* The same into an output opened earlier (the caller commits it). */
+void rn_dataset_write_to(RnOut *out, const RnDataset *ds);
 void rn_dataset_free(RnDataset *ds);
 static inline uint64_t rn_dataset_image_bytes(const RnDataset *ds)
 {

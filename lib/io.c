@@ -10,29 +10,11 @@
 #include <unistd.h>
 
 struct RnOut {
-    char *path;        /* final name */
-    char *tmp;         /* temp name, NULL for stdout */
+    char *path;        /* the name given */
+    char *target;      /* the file replaced on commit (symlinks followed); NULL: stdout or written through */
+    char *tmp;         /* temp name beside target, NULL for stdout and written-through files */
     FILE *f;
-    RnOut *next;       /* list of pending outputs, removed by rn_die */
 };
-
-static RnOut *pending;
-
-static void remove_pending(void)
-{
-    for (RnOut *o = pending; o; o = o->next)
-        if (o->tmp)
-            unlink(o->tmp);
-}
-
-static void unlink_pending(RnOut *out)
-{
-    for (RnOut **p = &pending; *p; p = &(*p)->next)
-        if (*p == out) {
-            *p = out->next;
-            return;
-        }
-}
 
 bool rn_is_stdio(const char *path) { return path && strcmp(path, "-") == 0; }
 
@@ -93,40 +75,79 @@ bool rn_file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* Opens a device, FIFO or socket for writing as it is: replacing it by a
+ * rename would turn /dev/null into a regular file or cut a pipe's reader off. */
+static void open_through(RnOut *out, const char *target, const struct stat *st)
+{
+    if (S_ISDIR(st->st_mode))
+        rn_die("cannot write %s: it is a directory (give a file name)", out->path);
+    int fd = open(target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        rn_die("cannot write %s: %s", out->path, strerror(errno));
+    out->f = fdopen(fd, "wb");
+    if (!out->f)
+        rn_die("cannot write %s: %s", out->path, strerror(errno));
+}
+
+/* "dir/" of a path ("" for a bare name), as a length. */
+static size_t dir_len(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? (size_t)(slash - path + 1) : 0;
+}
+
 RnOut *rn_out_open(const char *path)
 {
-    static bool hooked;
-    if (!hooked) {
-        rn_set_die_hook(remove_pending);
-        hooked = true;
-    }
     RnOut *out = rn_xcalloc(1, sizeof *out);
     out->path = rn_xstrdup(path);
     if (rn_is_stdio(path)) {
         out->f = stdout;
         return out;
     }
-    /* temp file in the same directory, so rename() is atomic */
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
-    const char *base = slash ? slash + 1 : path;
-    size_t n = dirlen + strlen(base) + 32;
+    char *target = rn_resolve_links(path);
+    struct stat st;
+    if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        open_through(out, target, &st);
+        free(target);
+        return out;
+    }
+    /* temp file beside the target, so rename() is atomic and replaces the target, not a link to it */
+    size_t dirlen = dir_len(target);
+    size_t n = strlen(target) + 32;
+    char *dir = rn_xmalloc(dirlen + 1);
+    snprintf(dir, dirlen + 1, "%s", target);
+    rn_sweep_stale_temps(dir);
+    free(dir);
+    out->target = target;
     out->tmp = rn_xmalloc(n);
-    snprintf(out->tmp, n, "%.*s.%s.tmp.XXXXXX", (int)dirlen, path, base);
+    snprintf(out->tmp, n, "%.*s.%s.tmp.XXXXXX", (int)dirlen, target, target + dirlen);
     int fd = mkstemp(out->tmp);
     if (fd < 0)
         rn_die("cannot write %s: %s (is the directory there and writable?)", path, strerror(errno));
+    rn_cleanup_add(out->tmp);
     fchmod(fd, 0644);
     out->f = fdopen(fd, "wb");
-    if (!out->f) {
-        int e = errno;
-        close(fd);
-        unlink(out->tmp);
-        rn_die("cannot write %s: %s", path, strerror(e));
-    }
-    out->next = pending;
-    pending = out;
+    if (!out->f)
+        rn_die("cannot write %s: %s", path, strerror(errno));
     return out;
+}
+
+void rn_out_probe(const char *path)
+{
+    if (!path || rn_is_stdio(path))
+        return;
+    char *target = rn_resolve_links(path);
+    struct stat st;
+    if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode))
+            rn_die("cannot write %s: it is a directory (give a file name)", path);
+        if (access(target, W_OK) != 0)
+            rn_die("cannot write %s: %s", path, strerror(errno));
+        free(target);
+        return;
+    }
+    free(target);
+    rn_out_abort(rn_out_open(path));
 }
 
 FILE *rn_out_file(RnOut *out) { return out->f; }
@@ -151,6 +172,7 @@ void rn_out_printf(RnOut *out, const char *fmt, ...)
 static void free_out(RnOut *out)
 {
     free(out->path);
+    free(out->target);
     free(out->tmp);
     free(out);
 }
@@ -160,30 +182,34 @@ void rn_out_commit(RnOut *out)
     const char *shown = rn_is_stdio(out->path) ? "stdout" : out->path;
     if (fflush(out->f) != 0)
         rn_die("cannot write %s: %s", shown, strerror(errno));
-    if (!out->tmp) {
+    if (out->f == stdout) {
         if (ferror(out->f))
             rn_die("cannot write %s", shown);
         free_out(out);
         return;
     }
-    if (fsync(fileno(out->f)) != 0 && errno != EINVAL)
+    /* fsync: EINVAL from a FIFO or device that cannot sync is no error */
+    if (fsync(fileno(out->f)) != 0 && errno != EINVAL && errno != ENOTSUP)
         rn_die("cannot write %s: %s", shown, strerror(errno));
     if (fclose(out->f) != 0) {
         out->f = NULL;
         rn_die("cannot write %s: %s", shown, strerror(errno));
     }
-    if (rename(out->tmp, out->path) != 0)
-        rn_die("cannot rename %s to %s: %s", out->tmp, out->path, strerror(errno));
-    unlink_pending(out);
+    if (out->tmp) {
+        if (rename(out->tmp, out->target) != 0)
+            rn_die("cannot rename %s to %s: %s", out->tmp, out->target, strerror(errno));
+        rn_cleanup_remove(out->tmp);
+    }
     free_out(out);
 }
 
 void rn_out_abort(RnOut *out)
 {
-    if (out->tmp) {
+    if (out->f != stdout)
         fclose(out->f);
+    if (out->tmp) {
         unlink(out->tmp);
-        unlink_pending(out);
+        rn_cleanup_remove(out->tmp);
     }
     free_out(out);
 }

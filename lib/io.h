@@ -1,7 +1,21 @@
 /* Checked I/O. Every failure dies with one line naming the file.
- * Outputs are atomic: written to "<dir>/.<name>.tmp.XXXXXX" and renamed into
- * place on commit, so a failed or killed run never leaves a half-written file
- * under the final name. "-" means stdin / stdout. */
+ * "-" means stdin / stdout.
+ *
+ * The output rules (rn_out_open), the same for every tool:
+ * - a regular file, or a name that does not exist yet, is written to
+ *   "<dir>/.<name>.tmp.XXXXXX" and renamed into place on commit, so a failed
+ *   or killed run never leaves a half-written file under the final name;
+ * - a symbolic link is followed: its target is replaced that way (the temp
+ *   file beside the target) and the link is kept;
+ * - a device, FIFO or socket is written through (opened for writing, never
+ *   replaced: /dev/null stays a device); a directory is refused;
+ * - the temp files are removed when the tool dies with an error and on
+ *   SIGINT, SIGTERM and SIGHUP (the handler unlinks a fixed list, then the
+ *   signal takes its default action); temp files of ours older than a day,
+ *   left by a power cut or kill -9, are removed when a tool next writes in
+ *   their directory.
+ * Tools call rn_refuse_same_files before any work, so that no output is the
+ * same file (device and inode) as one of the command's inputs. */
 #ifndef RN_IO_H
 #define RN_IO_H
 
@@ -29,6 +43,45 @@ void rn_out_write(RnOut *out, const void *buf, size_t n);
 void rn_out_printf(RnOut *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rn_out_commit(RnOut *out);                   /* flush, fsync, close, rename; dies on error */
 void rn_out_abort(RnOut *out);                    /* remove the temp file */
+/* Fails now, naming the file, when PATH could not be written (without
+ * opening a FIFO or device, which would block or consume it). */
+void rn_out_probe(const char *path);
+
+/* A path argument of a command: its option ("--weights", "-o", "input") and value. */
+typedef struct {
+    const char *opt;
+    const char *path;
+} RnPathArg;
+/* Dies with one line naming both when an output is the same file as an
+ * input (same device and inode; for an output that does not exist yet, the
+ * same directory entry) or as another output. "-" and NULL paths are
+ * skipped, and so are devices and FIFOs, which writing does not replace. */
+void rn_refuse_same_files(const RnPathArg *inputs, size_t ninputs, const RnPathArg *outputs, size_t noutputs);
+/* The file a write to PATH lands on: symbolic links followed. Caller frees. */
+char *rn_resolve_links(const char *path);
+
+/* A run lock: "<target of PATH>.lock", held with flock() and holding the
+ * holder's pid. A second holder is refused at once with one line naming the
+ * pid and the lock file; the lock of a dead holder (kill -9, power cut) is
+ * released by the kernel and taken over. Released (and its file removed) by
+ * rn_lock_release, by rn_die and on SIGINT/SIGTERM/SIGHUP. NULL for "-" and
+ * for non-regular files (nothing to protect). */
+typedef struct RnLock RnLock;
+RnLock *rn_lock_take(const char *path, const char *what);
+void rn_lock_release(RnLock *lock);
+
+/* The cleanup list behind the rules above (io_cleanup.c): names unlinked by
+ * rn_die and by the signal handler. rn_cleanup_add installs the handler for
+ * SIGINT, SIGTERM and SIGHUP where their action is the default one (an
+ * ignored signal stays ignored; a tool's own handler, such as rn-train's, is
+ * kept). The string must stay valid until rn_cleanup_remove. */
+void rn_cleanup_add(const char *path);
+void rn_cleanup_remove(const char *path);
+void rn_cleanup_run(void);
+/* Removes our temp files (".NAME.tmp.XXXXXX", regular, owned by us) older
+ * than a day from DIR ("" = the current directory), once per directory per
+ * process. */
+void rn_sweep_stale_temps(const char *dir);
 
 /* Little-endian helpers for the binary formats. */
 static inline void rn_put_u32(uint8_t *p, uint32_t v)

@@ -78,12 +78,17 @@ struct RnModel {
     uint64_t *response_count;
 
     float *host_stage;                /* nvalues floats, for layout conversions */
+    size_t counted;                   /* rn_model_train_bytes: no backend, bytes summed instead */
     void *owned[MAX_BUFFERS];
     int nowned;
 };
 
 static void *device_alloc(RnModel *m, size_t bytes)
 {
+    if (!m->be) {   /* counting only (rn_model_train_bytes) */
+        m->counted += bytes;
+        return NULL;
+    }
     if (m->nowned == MAX_BUFFERS)
         rn_die("internal error: model needs more than %d device buffers", MAX_BUFFERS);
     void *p = m->be->alloc(m->be, bytes ? bytes : sizeof(float));
@@ -121,6 +126,7 @@ static void init_unit(RnModel *m, Unit *u, const RnConvBn *cb, int response)
 {
     const RnNet *net = m->net;
     u->cb = cb;
+    u->response = response;
     u->dims = (RnConvDims){.n = 0, .in_c = cb->in_c, .in_h = cb->in_hw, .in_w = cb->in_hw,
                            .out_c = cb->out_c, .out_h = cb->out_hw, .out_w = cb->out_hw,
                            .kernel = cb->kernel, .stride = cb->stride, .pad = cb->pad};
@@ -130,6 +136,13 @@ static void init_unit(RnModel *m, Unit *u, const RnConvBn *cb, int response)
     u->running_mean = m->running + m->running_off[cb->bn + 2];
     u->running_var = m->running + m->running_off[cb->bn + 3];
     u->count = (int)net->tensors[cb->bn + 4].offset;
+    if (!m->be) {   /* counting: the same allocations, no pointers into buffers that are not there */
+        for (int i = 0; i < 2; i++)
+            alloc_floats(m, activation_floats(cb, m->max_batch));
+        for (int i = 0; i < 2; i++)
+            alloc_floats(m, (size_t)cb->out_c);
+        return;
+    }
     if (m->can_train) {
         u->dw = m->grads + m->param_off[cb->weight];
         u->dgamma = m->grads + m->param_off[cb->bn];
@@ -139,7 +152,6 @@ static void init_unit(RnModel *m, Unit *u, const RnConvBn *cb, int response)
         u->save_mean = alloc_floats(m, (size_t)cb->out_c);
         u->save_invstd = alloc_floats(m, (size_t)cb->out_c);
     }
-    u->response = response;
 }
 
 /* Inference models: the units share five buffers. Within a block reading X
@@ -247,7 +259,8 @@ static RnModel *create(RnBackend *be, const RnNet *net, int max_batch, bool can_
     }
     for (int b = 0; b < net->nblocks; b++)
         m->blocks[b].input = b == 0 ? m->stem.out : m->blocks[b - 1].conv2.out;
-    rn_model_reset_stats(m);
+    if (be)
+        rn_model_reset_stats(m);
     return m;
 }
 
@@ -259,6 +272,14 @@ RnModel *rn_model_create(RnBackend *be, const RnNet *net, int max_batch)
 RnModel *rn_model_create_inference(RnBackend *be, const RnNet *net, int max_batch)
 {
     return create(be, net, max_batch, false);
+}
+
+size_t rn_model_train_bytes(const RnNet *net, int max_batch)
+{
+    RnModel *m = create(NULL, net, max_batch, true);
+    size_t bytes = m->counted;
+    rn_model_free(m);
+    return bytes;
 }
 
 void rn_model_free(RnModel *m)

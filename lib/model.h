@@ -27,6 +27,10 @@ RnModel *rn_model_create(RnBackend *be, const RnNet *net, int max_batch);
  * evaluation batch needs little memory. Training calls on it die. */
 RnModel *rn_model_create_inference(RnBackend *be, const RnNet *net, int max_batch);
 void rn_model_free(RnModel *m);
+/* The bytes of backend memory rn_model_create(be, net, max_batch) allocates,
+ * counted by the same code without allocating: checked before a training
+ * allocates what it cannot have. */
+size_t rn_model_train_bytes(const RnNet *net, int max_batch);
 
 void rn_model_set_weights(RnModel *m, const RnWeights *w);   /* values and counts */
 void rn_model_get_weights(RnModel *m, RnWeights *w);         /* w allocated for the same net */

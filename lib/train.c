@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,14 +76,20 @@ static void on_signal(int sig)
     interrupted = sig;
 }
 
+/* From here on a signal is a request: the step in progress ends, a
+ * checkpoint is saved, and the run stops with exit status 1. Before, while
+ * loading and allocating, the default action applies (lib/io.h: the lock and
+ * any temp file are removed). A SIGHUP ignored by nohup stays ignored. */
 static void install_signal_handlers(void)
 {
-    struct sigaction sa;
+    struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+        sigaction(SIGHUP, &sa, NULL);
 }
 
 /* ---------------------------------------------------------------- data */
@@ -443,12 +450,57 @@ static void train_loop(Run *r)
     free(order);
 }
 
-/* Fails now, not after hours of training, when an output cannot be written. */
-static void probe_writable(const char *path)
+/* Before any work: no output may be an input (the checkpoint excepted,
+ * which a resume reads and rewrites), the run is ours alone, and every
+ * output can be written. */
+static void guard_outputs(const RnTrainOptions *o, RnLock *locks[2])
 {
-    if (!path || rn_is_stdio(path))
-        return;
-    rn_out_abort(rn_out_open(path));
+    const RnPathArg inputs[] = {{"--train", o->train_path}, {"--test", o->test_path}, {"--init", o->init_path}};
+    const RnPathArg outputs[] = {{"-o", o->out_path}, {"--checkpoint", o->checkpoint_path},
+                                 {"--metrics", o->metrics_path}};
+    rn_refuse_same_files(inputs, 3, outputs, 3);
+    const RnPathArg resume[] = {{"--resume", o->resume_path}};
+    const RnPathArg not_ckpt[] = {{"-o", o->out_path}, {"--metrics", o->metrics_path}};
+    rn_refuse_same_files(resume, 1, not_ckpt, 2);
+    rn_out_probe(o->out_path);
+    rn_out_probe(o->checkpoint_path);
+    rn_out_probe(o->metrics_path);
+    locks[0] = rn_lock_take(o->checkpoint_path, "the checkpoint");
+    locks[1] = rn_lock_take(o->metrics_path, "the metrics");
+}
+
+/* The memory a process may have: physical memory, or less under a cgroup
+ * limit or RLIMIT_AS. */
+static uint64_t memory_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    uint64_t limit = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+    if (f) {
+        unsigned long long v;
+        if (fscanf(f, "%llu", &v) == 1 && v < limit)
+            limit = v;
+        fclose(f);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < limit)
+        limit = rl.rlim_cur;
+    return limit;
+}
+
+/* One clear error instead of the OOM killer: the activations of a batch
+ * grow with it (about 1.9 MB per image for ResNet-20: --batch 2000 needs 3.7 GiB). */
+static void check_memory(const Run *r, const RnBackend *be)
+{
+    if (strncmp(be->name, "cpu", 3) != 0)
+        return;   /* a GPU backend allocates on the device and says so when it cannot */
+    uint64_t need = rn_model_train_bytes(&r->weights.net, r->o->batch);
+    uint64_t data = (uint64_t)(r->train.count + r->test.count) * rn_dataset_image_bytes(&r->train);
+    uint64_t limit = memory_limit();
+    if (need + data > limit)
+        rn_die("--batch %d needs about %.1f GiB for the activations (plus %.1f GiB of data), more than the "
+               "%.1f GiB of memory here (give a smaller --batch)",
+               r->o->batch, need / 1073741824.0, data / 1073741824.0, limit / 1073741824.0);
 }
 
 static void load_data(Run *r, const RnTrainOptions *o, const char *weights_path)
@@ -464,15 +516,19 @@ static void load_data(Run *r, const RnTrainOptions *o, const char *weights_path)
     }
 }
 
-void rn_train_run(const RnTrainOptions *o)
+void rn_train_run(const RnTrainOptions *given)
 {
     Run run, *r = &run;
     memset(r, 0, sizeof *r);
+    RnTrainOptions opts = *given;   /* the batch may be clamped below */
+    const RnTrainOptions *o = &opts;
     r->o = o;
     if (o->batch < 1)
         rn_usage_error("--batch must be at least 1");
     if (o->epochs < 1)
         rn_usage_error("--epochs must be at least 1");
+    RnLock *locks[2];
+    guard_outputs(o, locks);
 
     /* weights: a fresh start, or a checkpoint */
     const char *source = o->resume_path ? o->resume_path : o->init_path;
@@ -500,6 +556,13 @@ void rn_train_run(const RnTrainOptions *o)
     }
     const RnNet *net = &r->weights.net;
     load_data(r, o, source);
+    if ((uint32_t)o->batch > r->train.count) {
+        /* one step of the whole set either way, so the same numbers; and no
+         * buffers for images that are not there */
+        rn_info("--batch %d is larger than the %u training images: using batches of %u", o->batch, r->train.count,
+                r->train.count);
+        opts.batch = (int)r->train.count;
+    }
     make_recipe(o, net, &r->train, r->has_test ? &r->test : NULL, r->recipe, sizeof r->recipe);
     r->steps_per_epoch = ((int64_t)r->train.count + o->batch - 1) / o->batch;
     if (o->resume_path) {
@@ -513,10 +576,17 @@ void rn_train_run(const RnTrainOptions *o)
     }
     int64_t by_epochs = (int64_t)o->epochs * r->steps_per_epoch;
     r->total_steps = o->max_steps < by_epochs ? o->max_steps : by_epochs;
-
-    probe_writable(o->out_path);
-    probe_writable(o->checkpoint_path);
-    probe_writable(o->metrics_path);
+    if (r->step > r->total_steps) {
+        /* writing the checkpoint's weights as the final ones of a shorter run would be a lie */
+        char limit[64];
+        if (o->max_steps < by_epochs)
+            snprintf(limit, sizeof limit, "--max-steps %" PRId64, o->max_steps);
+        else
+            snprintf(limit, sizeof limit, "--epochs %d", o->epochs);
+        rn_die("%s: the checkpoint is at epoch %d (step %" PRId64 "), past the end of this run (%s, step %" PRId64
+               "): nothing to train (give the run's own --epochs/--max-steps to finish it)",
+               o->resume_path, r->state.epoch, r->step, limit, r->total_steps);
+    }
 
     char net_label[64];
     rn_net_label(&net->cfg, net_label, sizeof net_label);
@@ -526,6 +596,7 @@ void rn_train_run(const RnTrainOptions *o)
         snprintf(r->label, sizeof r->label, "%.36s seed %" PRIu64, net_label, o->seed);
 
     r->be = rn_backend_create(&o->backend);
+    check_memory(r, r->be);
     r->model = rn_model_create(r->be, net, o->batch);
     rn_model_set_weights(r->model, &r->weights);
     rn_model_set_momentum(r->model, r->state.momentum);
@@ -559,4 +630,6 @@ void rn_train_run(const RnTrainOptions *o)
         rn_dataset_free(&r->test);
     rn_train_state_free(&r->state);
     rn_weights_free(&r->weights);
+    rn_lock_release(locks[1]);
+    rn_lock_release(locks[0]);
 }

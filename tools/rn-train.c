@@ -1,6 +1,7 @@
 /* rn-train: trains a CIFAR ResNet / plain net with SGD (lib/train.c does the work). */
 #include "err.h"
 #include "io.h"
+#include "metrics.h"
 #include "opts.h"
 #include "schedule.h"
 #include "train.h"
@@ -26,7 +27,7 @@ int main(int argc, char **argv)
          "checkpoint, rewritten every epoch (default: -o with .ckpt inserted)"},
         {"metrics", 0, RN_OPT_STR, &o.metrics_path, "FILE", "per-epoch metrics file (default: none)"},
         {"epochs", 0, RN_OPT_INT, &o.epochs, "N", "epochs (default: 200)"},
-        {"batch", 0, RN_OPT_INT, &o.batch, "N", "mini-batch size; the last partial batch is kept (default: 128)"},
+        {"batch", 0, RN_OPT_INT, &o.batch, "N", "mini-batch size, clamped to the training set's; last partial batch kept (default: 128)"},
         {"lr", 0, RN_OPT_DOUBLE, &o.schedule.lr, "X", "learning rate (default: 0.1)"},
         {"momentum", 0, RN_OPT_DOUBLE, &o.momentum, "X", "SGD momentum (default: 0.9)"},
         {"weight-decay", 0, RN_OPT_DOUBLE, &o.weight_decay, "X", "L2 weight decay on every parameter (default: 1e-4)"},
@@ -53,11 +54,17 @@ int main(int argc, char **argv)
         "Defaults are the paper profile's recipe: 200 epochs of batch 128, lr 0.1 x0.1 at epochs 100 and 150,\n"
         "momentum 0.9, weight decay 1e-4, pad-4 crop + flip augmentation. The paper's own protocol:\n"
         "--max-steps 64000 --milestones 32000,48000 --milestone-unit iter (and --warmup-iters 400 for ResNet-110).\n"
-        "The checkpoint is written atomically after every epoch and on SIGINT/SIGTERM (then exit 1);\n"
+        "The checkpoint is written atomically after every epoch and on SIGINT/SIGTERM/SIGHUP (then exit 1);\n"
         "rerun the same command with --resume CKPT instead of --init to continue: the result is bitwise the\n"
         "same as an uninterrupted run. The recipe (everything that changes the numbers except --epochs and\n"
         "--max-steps) is stored in the checkpoint; resuming with another one is refused unless --force.\n"
-        "With --resume, --init may also be given: it must then be of the same architecture.\n"
+        "With --resume, --init may also be given: it must then be of the same architecture.\n"        "Resuming a checkpoint that is already past --epochs / --max-steps is an error (its weights are\n"
+        "not the result of the shorter run); one exactly at the end writes the final weights.\n"
+        "A --batch larger than the training set is clamped to its size (the same step either way); a batch\n"
+        "whose activations would not fit in memory is refused before anything is allocated.\n"
+        "Outputs follow the rules of every tool (README): none may be an input (a resume rewrites its\n"
+        "own --resume checkpoint); CKPT.lock and METRICS.lock, holding the pid, keep a second rn-train\n"
+        "off the same run (refused at once; the lock of a dead run is taken over).\n"
         "Progress goes to stderr: a bar on a terminal, one line per epoch otherwise."};
     int first = rn_parse_options(argc, argv, opts, &info);
     if (first < argc)
@@ -94,12 +101,16 @@ int main(int argc, char **argv)
         rn_usage_error("--batch must be at least 1");
     if (o.epochs < 1)
         rn_usage_error("--epochs must be at least 1");
-    if (o.backend.threads < 0)
-        rn_usage_error("--threads must be >= 0 (0 = all cores)");
+    if (o.backend.threads < 0 || o.backend.threads > 1024)
+        rn_usage_error("--threads must be 0..1024 (0 = all cores)");
     if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda"))
         rn_usage_error("--device must be auto, cpu or cuda, not '%s'", device);
-    if (o.schedule.lr <= 0 || o.schedule.gamma <= 0 || o.momentum < 0 || o.weight_decay < 0)
-        rn_usage_error("--lr and --gamma must be > 0, --momentum and --weight-decay >= 0");
+    if (o.schedule.lr <= 0 || o.schedule.gamma <= 0 || o.schedule.warmup_lr <= 0 || o.weight_decay < 0)
+        rn_usage_error("--lr, --gamma and --warmup-lr must be > 0, --weight-decay >= 0");
+    if (o.momentum < 0 || o.momentum >= 1)
+        rn_usage_error("--momentum must be in [0, 1), not %g", o.momentum);
+    if (o.label && strlen(o.label) >= RN_METRICS_LABEL_LEN)
+        rn_usage_error("--label is longer than %d bytes", RN_METRICS_LABEL_LEN - 1);
     if (max_steps == 0)
         rn_usage_error("--max-steps must be at least 1");
     if (max_steps != UINT64_MAX)
