@@ -75,7 +75,7 @@ void rn_eval_read(const char *path_in, RnEval *e)
 {
     const char *path = SHOWN(path_in);
     size_t len;
-    uint8_t *buf = rn_read_file(path_in, &len);
+    uint8_t *buf = rn_read_file(path_in, &len, file_size(RN_MAX_CLASSES, RN_MAX_DEPTH), "an eval file");
     memset(e, 0, sizeof *e);
     if (len < 8 || memcmp(buf, RN_EVAL_MAGIC, 8) != 0)
         rn_die("%s: not an eval file (magic is not RNEVAL)", path);

@@ -65,22 +65,39 @@ void rn_read_exact(FILE *f, void *buf, size_t n, const char *path, const char *w
     }
 }
 
-uint8_t *rn_read_file(const char *path, size_t *len)
+uint8_t *rn_read_file(const char *path, size_t *len, size_t limit, const char *what)
 {
+    const char *shown = rn_is_stdio(path) ? "stdin" : path;
     FILE *f = rn_open_read(path);
-    size_t cap = 1 << 16, n = 0;
+    /* a regular file's size is known: refuse a too-large one before reading,
+     * and allocate once (the size is a hint; the read below stays bounded) */
+    struct stat st;
+    size_t cap = 1 << 16;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        if ((uint64_t)st.st_size > limit)
+            rn_die("%s: larger than %zu bytes, the most %s may be (%llu bytes)", shown, limit, what,
+                   (unsigned long long)st.st_size);
+        cap = (size_t)st.st_size + 2;
+    }
+    size_t n = 0;
     uint8_t *buf = rn_xmalloc(cap);
     for (;;) {
-        if (n + 1 >= cap)
-            buf = rn_xrealloc(buf, cap *= 2);
+        if (n + 1 >= cap) {
+            if (cap > limit + 1)   /* already holds limit + 1 bytes: too large */
+                break;
+            cap = cap > limit / 2 + 1 ? limit + 2 : cap * 2;
+            buf = rn_xrealloc(buf, cap);
+        }
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (got == 0) {
             if (ferror(f))
-                rn_die("error reading %s: %s", path, strerror(errno));
+                rn_die("error reading %s: %s", shown, strerror(errno));
             break;
         }
     }
+    if (n > limit)
+        rn_die("%s: larger than %zu bytes, the most %s may be", shown, limit, what);
     rn_close_read(f, path);
     buf[n] = 0;
     *len = n;

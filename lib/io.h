@@ -17,8 +17,13 @@ FILE *rn_open_read(const char *path);             /* "-" = stdin */
 void rn_close_read(FILE *f, const char *path);
 /* Reads exactly n bytes or dies: "PATH: truncated (expected N more bytes ...)". */
 void rn_read_exact(FILE *f, void *buf, size_t n, const char *path, const char *what);
-/* Whole file (or stdin) into memory; *len set. The buffer is NUL-terminated. */
-uint8_t *rn_read_file(const char *path, size_t *len);
+/* Whole file (or stdin) into memory; *len set. The buffer is NUL-terminated.
+ * Never holds more than `limit` bytes: a larger input dies with one line,
+ * "PATH: larger than LIMIT bytes, the most WHAT may be", before reading on
+ * (a regular file is refused by its size, a pipe or device after limit + 1
+ * bytes), so no input, /dev/zero or an endless pipe included, can make a
+ * reader allocate without bound. */
+uint8_t *rn_read_file(const char *path, size_t *len, size_t limit, const char *what);
 bool rn_file_exists(const char *path);
 
 typedef struct RnOut RnOut;

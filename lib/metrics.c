@@ -121,7 +121,7 @@ static size_t decode(const uint8_t *buf, size_t len, const char *path, RnMetrics
 void rn_metrics_read(const char *path, RnMetrics *m)
 {
     size_t len;
-    uint8_t *buf = rn_read_file(path, &len);
+    uint8_t *buf = rn_read_file(path, &len, HEADER_SIZE + (size_t)RECORD_SIZE * RN_METRICS_MAX_RECORDS, "a metrics file");
     decode(buf, len, SHOWN(path), m);
     free(buf);
 }
