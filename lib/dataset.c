@@ -133,7 +133,7 @@ static int read_part(FILE *f, void *buf, size_t n, const char *shown, const char
         return 0;
     if (ferror(f))
         return fail(err, errlen, "%s: error reading %s: %s", shown, what, strerror(errno));
-    return fail(err, errlen, "%s: truncated: %s needs %zu bytes, only %zu left", shown, what, n, got);
+    return fail(err, errlen, "%s: truncated: %s: %zu bytes needed, only %zu left", shown, what, n, got);
 }
 
 /* The pixels. A regular file's size matched the header, so they are there:
@@ -154,7 +154,7 @@ static int read_pixels(FILE *f, RnDataset *ds, bool regular, const char *shown, 
         if (have < cap) {
             if (ferror(f))
                 return fail(err, errlen, "%s: error reading the pixels: %s", shown, strerror(errno));
-            return fail(err, errlen, "%s: truncated: the pixels need %zu bytes, only %zu left", shown, total, have);
+            return fail(err, errlen, "%s: truncated: the pixels: %zu bytes needed, only %zu left", shown, total, have);
         }
         if (have == total)
             return 0;
