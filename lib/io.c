@@ -36,6 +36,28 @@ static void unlink_pending(RnOut *out)
 
 bool rn_is_stdio(const char *path) { return path && strcmp(path, "-") == 0; }
 
+#ifdef RN_FUZZ
+static FILE *fuzz_reads[8];
+
+static void fuzz_track(FILE *f, FILE *replace)
+{
+    for (int i = 0; i < 8; i++)
+        if (fuzz_reads[i] == replace) {
+            fuzz_reads[i] = f;
+            return;
+        }
+}
+
+void rn_fuzz_close_reads(void)
+{
+    for (int i = 0; i < 8; i++)
+        if (fuzz_reads[i]) {
+            fclose(fuzz_reads[i]);
+            fuzz_reads[i] = NULL;
+        }
+}
+#endif
+
 FILE *rn_open_read(const char *path)
 {
     if (rn_is_stdio(path))
@@ -43,6 +65,9 @@ FILE *rn_open_read(const char *path)
     FILE *f = fopen(path, "rb");
     if (!f)
         rn_die("cannot open %s: %s", path, strerror(errno));
+#ifdef RN_FUZZ
+    fuzz_track(f, NULL);
+#endif
     return f;
 }
 
@@ -50,6 +75,9 @@ void rn_close_read(FILE *f, const char *path)
 {
     if (f == stdin)
         return;
+#ifdef RN_FUZZ
+    fuzz_track(NULL, f);
+#endif
     if (fclose(f) != 0)
         rn_die("error reading %s: %s", path, strerror(errno));
 }

@@ -15,6 +15,11 @@ bool rn_is_stdio(const char *path);               /* path is "-" */
 
 FILE *rn_open_read(const char *path);             /* "-" = stdin */
 void rn_close_read(FILE *f, const char *path);
+#ifdef RN_FUZZ
+/* Fuzzing builds only: closes the streams rn_open_read opened that an
+ * interrupted reader (see rn_fuzz_catch in err.h) left open. */
+void rn_fuzz_close_reads(void);
+#endif
 /* Reads exactly n bytes or dies: "PATH: truncated (expected N more bytes ...)". */
 void rn_read_exact(FILE *f, void *buf, size_t n, const char *path, const char *what);
 /* Whole file (or stdin) into memory; *len set. The buffer is NUL-terminated.
