@@ -179,3 +179,28 @@ PY
     run rn-eval --tsv mid.metrics
     refused "mid.metrics: metrics record 1 of 2 is corrupt"
 }
+
+# seen while writing tests/fuzz/fuzz_checkpoint.c: a mid-epoch checkpoint whose recipe
+# says images=1e300 was converted to an int64 (undefined behaviour)
+@test "a mid-epoch checkpoint with an impossible image count is refused on resume" {
+    make_tiny_batches bins 12
+    cifar-prep -q -o train.ds bins/data_batch_1.bin
+    rn-init -q --arch resnet --depth 8 --seed 1 -o w.safetensors
+    args=(--train train.ds --batch 4 --threads 1 --milestones 1 --epochs 1)
+    rn-train -q "${args[@]}" --init w.safetensors --max-steps 2 -o t.safetensors --checkpoint mid.safetensors
+    python3 - <<'PY'
+import json, re, struct
+d = open("mid.safetensors", "rb").read()
+n = struct.unpack("<Q", d[:8])[0]
+h = json.loads(d[8:8 + n])
+h["__metadata__"]["recipe"] = re.sub(r"images=[^\n]*", "images=1e300", h["__metadata__"]["recipe"])
+hb = json.dumps(h, separators=(",", ":")).encode()
+hb += b" " * (-len(hb) % 8)
+open("bad.safetensors", "wb").write(struct.pack("<Q", len(hb)) + hb + d[8 + n:])
+PY
+    run rn-train -q "${args[@]}" --resume bad.safetensors -o t2.safetensors --checkpoint c2.safetensors
+    refused "bad.safetensors: checkpoint progress has images=1e+300"
+    [ ! -e t2.safetensors ]
+    run rn-train -q "${args[@]}" --resume mid.safetensors -o t2.safetensors --checkpoint c2.safetensors
+    assert_success
+}
