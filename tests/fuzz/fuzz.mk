@@ -26,6 +26,13 @@ fuzz: $(FUZZ_BINS) tools
 fuzz-ci: $(FUZZ_BINS) tools
 	@bash tests/fuzz/run-fuzz.sh $(FUZZ_CI_SECONDS) $(BINDIR) $(FUZZ_BUILD) $(FUZZ_READERS)
 
+# Said once, clearly, when there is no clang (a stamp file, as rn-plot's cairo check).
+$(FUZZ_BUILD)/.cc-ok:
+	@$(FUZZ_CC) --version >/dev/null 2>&1 || \
+	    { echo "make: fuzzing needs clang with libFuzzer ($(FUZZ_CC)): install it with 'apt-get install clang'" >&2; exit 1; }
+	@mkdir -p $(@D) && touch $@
+$(FUZZ_LIB_OBJS): | $(FUZZ_BUILD)/.cc-ok
+
 $(FUZZ_BUILD)/obj/%.o: %.c tests/fuzz/fuzz.mk
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
