@@ -183,6 +183,8 @@ help:
 	@echo "  make data             download/verify CIFAR-10 into \$$RN_CACHE ($(RN_CACHE))"
 	@echo "  make report           run PROFILE's experiments and write report/PROFILE/ (PROFILE=paper|smoke|ci)"
 	@echo "  make bench            speed table: our tools against PyTorch when python3-torch is installed"
+	@echo "  make fuzz             fuzz every file reader with libFuzzer (clang), FUZZ_SECONDS each (default 60)"
+	@echo "  make fuzz-ci          the same, FUZZ_CI_SECONDS each (default 4): what CI runs"
 	@echo "  make clean            remove $(BUILDDIR)/ and $(BINDIR)/"
 	@echo "variables: BUILDDIR BINDIR CC SAN=1 CUDA=0|1 CUDA_HOME CUDNN_HOME CUDA_ARCH PROFILE SEEDS RUN DEVICE"
 clean:
@@ -190,5 +192,6 @@ clean:
 distclean: clean
 	rm -rf results/*/ report/*/
 
+include tests/fuzz/fuzz.mk
 -include $(wildcard pipelines/pipeline.mk)
 -include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)

@@ -13,7 +13,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* A batch or sheet of the official set holds 10,000 images; ten times that
+ * is the most a reader accepts, so damage cannot make it allocate gigabytes. */
 #define RN_CIFAR_MAX_SHEET_ROWS 100000
+#define RN_CIFAR_MAX_BATCH_RECORDS RN_CIFAR_MAX_SHEET_ROWS
+/* train_lables.json holds 50,000 labels in about 100 kB */
+#define RN_CIFAR_MAX_LABELS_JSON ((size_t)16 << 20)
 
 const char *const rn_cifar10_class_names[RN_CIFAR_CLASSES] = {
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -42,7 +47,7 @@ static uint32_t grow(RnDataset *ds, uint64_t n, const char *path)
 uint32_t rn_cifar_append_batch(RnDataset *ds, const char *path)
 {
     size_t len;
-    uint8_t *buf = rn_read_file(path, &len);
+    uint8_t *buf = rn_read_file(path, &len, (size_t)RN_CIFAR_MAX_BATCH_RECORDS * RN_CIFAR_RECORD_BYTES, "a CIFAR-10 batch");
     if (len == 0 || len % RN_CIFAR_RECORD_BYTES != 0)
         free(buf);   /* before dying: leak checkers stay quiet on error paths */
     if (len == 0)
@@ -144,7 +149,7 @@ uint32_t rn_cifar_append_png(RnDataset *ds, const char *path)
 void rn_cifar_read_labels_json(const char *path, uint32_t expected, uint8_t *labels)
 {
     size_t len;
-    char *text = (char *)rn_read_file(path, &len);
+    char *text = (char *)rn_read_file(path, &len, RN_CIFAR_MAX_LABELS_JSON, "a label file");
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     /* every check frees the tree before dying: leak checkers stay quiet */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +133,37 @@ static int read_part(FILE *f, void *buf, size_t n, const char *shown, const char
         return 0;
     if (ferror(f))
         return fail(err, errlen, "%s: error reading %s: %s", shown, what, strerror(errno));
-    return fail(err, errlen, "%s: truncated: %s needs %zu bytes, only %zu left", shown, what, n, got);
+    return fail(err, errlen, "%s: truncated: %s: %zu bytes needed, only %zu left", shown, what, n, got);
+}
+
+/* The pixels. A regular file's size matched the header, so they are there:
+ * one allocation. A pipe's are not known to be there: the buffer grows as
+ * they arrive (in steps of at most PIPE_STEP bytes beyond what came), so a
+ * header that promises more than the pipe delivers costs no more memory than
+ * the bytes that came. */
+#define PIPE_STEP ((size_t)64 << 20)
+static int read_pixels(FILE *f, RnDataset *ds, bool regular, const char *shown, char *err, size_t errlen)
+{
+    size_t total = (size_t)(ds->count * rn_dataset_image_bytes(ds)), have = 0;
+    size_t cap = regular || total < PIPE_STEP ? total : PIPE_STEP;
+    ds->pixels = malloc(cap);
+    if (!ds->pixels)
+        return fail(err, errlen, "%s: out of memory for %u images", shown, ds->count);
+    for (;;) {
+        have += fread(ds->pixels + have, 1, cap - have, f);
+        if (have < cap) {
+            if (ferror(f))
+                return fail(err, errlen, "%s: error reading the pixels: %s", shown, strerror(errno));
+            return fail(err, errlen, "%s: truncated: the pixels: %zu bytes needed, only %zu left", shown, total, have);
+        }
+        if (have == total)
+            return 0;
+        cap = total - have < PIPE_STEP ? total : have + PIPE_STEP;
+        uint8_t *p = realloc(ds->pixels, cap);
+        if (!p)
+            return fail(err, errlen, "%s: out of memory for %u images", shown, ds->count);
+        ds->pixels = p;
+    }
 }
 
 int rn_dataset_load(const char *path, RnDataset *ds, char *err, size_t errlen)
@@ -157,7 +188,8 @@ int rn_dataset_load(const char *path, RnDataset *ds, char *err, size_t errlen)
     /* A regular file's size is known up front: compare it with the header
      * before allocating, so a cut-off file gets a clear message. */
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size != expected) {
+    bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    if (regular && (uint64_t)st.st_size != expected) {
         fail(err, errlen, "%s: %s: header says %u images of %ux%ux%u = %llu bytes, the file has %llu", shown,
              (uint64_t)st.st_size < expected ? "truncated" : "size mismatch", ds->count, ds->channels, ds->height,
              ds->width, (unsigned long long)expected, (unsigned long long)st.st_size);
@@ -172,8 +204,7 @@ int rn_dataset_load(const char *path, RnDataset *ds, char *err, size_t errlen)
         goto bad;
     }
     ds->labels = malloc(ds->count);
-    ds->pixels = malloc((size_t)(ds->count * image_bytes));
-    if (!ds->labels || !ds->pixels) {
+    if (!ds->labels) {
         fail(err, errlen, "%s: out of memory for %u images", shown, ds->count);
         goto bad;
     }
@@ -183,7 +214,7 @@ int rn_dataset_load(const char *path, RnDataset *ds, char *err, size_t errlen)
         fail(err, errlen, "%s: %s", shown, why);
         goto bad;
     }
-    if (read_part(f, ds->pixels, (size_t)(ds->count * image_bytes), shown, "the pixels", err, errlen) != 0)
+    if (read_pixels(f, ds, regular, shown, err, errlen) != 0)
         goto bad;
     if (fgetc(f) != EOF) {   /* only reachable for pipes: files were checked by size */
         fail(err, errlen, "%s: size mismatch: data after the last image's pixels", shown);

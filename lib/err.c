@@ -15,6 +15,10 @@
 #endif
 #endif
 
+#ifdef RN_FUZZ
+jmp_buf *rn_fuzz_catch;
+#endif
+
 static const char *prog_name = "rn";
 static void (*die_hook)(void);
 int rn_quiet;
@@ -31,6 +35,14 @@ void rn_set_die_hook(void (*hook)(void)) { die_hook = hook; }
 
 static void vmessage(const char *fmt, va_list ap, const char *suffix)
 {
+#ifdef RN_FUZZ
+    if (rn_fuzz_catch) {   /* format (so format bugs still show), print nothing */
+        char buf[1024];
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        (void)suffix;
+        return;
+    }
+#endif
     fprintf(stderr, "%s: ", prog_name);
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "%s\n", suffix ? suffix : "");
@@ -47,6 +59,10 @@ static void vmessage(const char *fmt, va_list ap, const char *suffix)
  * of error plus a leak report). Normal exits keep the leak check. */
 static _Noreturn void end_with(int code)
 {
+#ifdef RN_FUZZ
+    if (rn_fuzz_catch)
+        longjmp(*rn_fuzz_catch, code);
+#endif
     if (die_hook)
         die_hook();
 #ifdef RN_ASAN
@@ -79,6 +95,10 @@ void rn_usage_error(const char *fmt, ...)
 
 void rn_warn(const char *fmt, ...)
 {
+#ifdef RN_FUZZ
+    if (rn_fuzz_catch)
+        return;
+#endif
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: warning: ", prog_name);

@@ -26,6 +26,15 @@ void rn_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Called by rn_die before exit; io.c registers the atomic-output cleanup here. */
 void rn_set_die_hook(void (*hook)(void));
 
+#ifdef RN_FUZZ
+/* Fuzzing builds only (tests/fuzz): while rn_fuzz_catch points at a jmp_buf,
+ * rn_die and rn_usage_error format their message without printing it and
+ * longjmp there (with the exit code) instead of exiting, so one process can
+ * try millions of inputs. The tools are never built with RN_FUZZ. */
+#include <setjmp.h>
+extern jmp_buf *rn_fuzz_catch;
+#endif
+
 void *rn_xmalloc(size_t bytes);
 void *rn_xcalloc(size_t count, size_t size);
 void *rn_xrealloc(void *p, size_t bytes);

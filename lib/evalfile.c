@@ -75,7 +75,7 @@ void rn_eval_read(const char *path_in, RnEval *e)
 {
     const char *path = SHOWN(path_in);
     size_t len;
-    uint8_t *buf = rn_read_file(path_in, &len);
+    uint8_t *buf = rn_read_file(path_in, &len, file_size(RN_MAX_CLASSES, RN_MAX_DEPTH), "an eval file");
     memset(e, 0, sizeof *e);
     if (len < 8 || memcmp(buf, RN_EVAL_MAGIC, 8) != 0)
         rn_die("%s: not an eval file (magic is not RNEVAL)", path);
@@ -106,6 +106,13 @@ void rn_eval_read(const char *path_in, RnEval *e)
     const char *bad = arch > 1 ? "arch must be plain or resnet" : rn_net_config_check(&e->cfg);
     if (bad)
         rn_die("%s: eval file describes an invalid network: %s", path, bad);
+    /* the responses are those of every 3x3 convolution: the stem and two per
+     * block, depth - 1 in all; 0 when rn-eval ran without --responses */
+    if (e->nlayers != 0 && e->nlayers != (uint32_t)e->cfg.depth - 1)
+        rn_die("%s: eval file has %u layer responses, but a depth-%d net has %d (or 0)", path, e->nlayers,
+               e->cfg.depth, e->cfg.depth - 1);
+    if (e->count == 0)
+        rn_die("%s: eval file counts 0 images", path);
     if (!memchr(buf + 40, 0, sizeof e->label))
         rn_die("%s: eval label is not NUL-terminated", path);
     memcpy(e->label, buf + 40, sizeof e->label);

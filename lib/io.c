@@ -18,6 +18,28 @@ struct RnOut {
 
 bool rn_is_stdio(const char *path) { return path && strcmp(path, "-") == 0; }
 
+#ifdef RN_FUZZ
+static FILE *fuzz_reads[8];
+
+static void fuzz_track(FILE *f, FILE *replace)
+{
+    for (int i = 0; i < 8; i++)
+        if (fuzz_reads[i] == replace) {
+            fuzz_reads[i] = f;
+            return;
+        }
+}
+
+void rn_fuzz_close_reads(void)
+{
+    for (int i = 0; i < 8; i++)
+        if (fuzz_reads[i]) {
+            fclose(fuzz_reads[i]);
+            fuzz_reads[i] = NULL;
+        }
+}
+#endif
+
 FILE *rn_open_read(const char *path)
 {
     if (rn_is_stdio(path))
@@ -25,6 +47,9 @@ FILE *rn_open_read(const char *path)
     FILE *f = fopen(path, "rb");
     if (!f)
         rn_die("cannot open %s: %s", path, strerror(errno));
+#ifdef RN_FUZZ
+    fuzz_track(f, NULL);
+#endif
     return f;
 }
 
@@ -32,6 +57,9 @@ void rn_close_read(FILE *f, const char *path)
 {
     if (f == stdin)
         return;
+#ifdef RN_FUZZ
+    fuzz_track(NULL, f);
+#endif
     if (fclose(f) != 0)
         rn_die("error reading %s: %s", path, strerror(errno));
 }
@@ -47,22 +75,39 @@ void rn_read_exact(FILE *f, void *buf, size_t n, const char *path, const char *w
     }
 }
 
-uint8_t *rn_read_file(const char *path, size_t *len)
+uint8_t *rn_read_file(const char *path, size_t *len, size_t limit, const char *what)
 {
+    const char *shown = rn_is_stdio(path) ? "stdin" : path;
     FILE *f = rn_open_read(path);
-    size_t cap = 1 << 16, n = 0;
+    /* a regular file's size is known: refuse a too-large one before reading,
+     * and allocate once (the size is a hint; the read below stays bounded) */
+    struct stat st;
+    size_t cap = 1 << 16;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        if ((uint64_t)st.st_size > limit)
+            rn_die("%s: larger than %zu bytes, the most %s may be (%llu bytes)", shown, limit, what,
+                   (unsigned long long)st.st_size);
+        cap = (size_t)st.st_size + 2;
+    }
+    size_t n = 0;
     uint8_t *buf = rn_xmalloc(cap);
     for (;;) {
-        if (n + 1 >= cap)
-            buf = rn_xrealloc(buf, cap *= 2);
+        if (n + 1 >= cap) {
+            if (cap > limit + 1)   /* already holds limit + 1 bytes: too large */
+                break;
+            cap = cap > limit / 2 + 1 ? limit + 2 : cap * 2;
+            buf = rn_xrealloc(buf, cap);
+        }
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (got == 0) {
             if (ferror(f))
-                rn_die("error reading %s: %s", path, strerror(errno));
+                rn_die("error reading %s: %s", shown, strerror(errno));
             break;
         }
     }
+    if (n > limit)
+        rn_die("%s: larger than %zu bytes, the most %s may be", shown, limit, what);
     rn_close_read(f, path);
     buf[n] = 0;
     *len = n;

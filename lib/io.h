@@ -29,10 +29,20 @@ bool rn_is_stdio(const char *path);               /* path is "-" */
 
 FILE *rn_open_read(const char *path);             /* "-" = stdin */
 void rn_close_read(FILE *f, const char *path);
+#ifdef RN_FUZZ
+/* Fuzzing builds only: closes the streams rn_open_read opened that an
+ * interrupted reader (see rn_fuzz_catch in err.h) left open. */
+void rn_fuzz_close_reads(void);
+#endif
 /* Reads exactly n bytes or dies: "PATH: truncated (expected N more bytes ...)". */
 void rn_read_exact(FILE *f, void *buf, size_t n, const char *path, const char *what);
-/* Whole file (or stdin) into memory; *len set. The buffer is NUL-terminated. */
-uint8_t *rn_read_file(const char *path, size_t *len);
+/* Whole file (or stdin) into memory; *len set. The buffer is NUL-terminated.
+ * Never holds more than `limit` bytes: a larger input dies with one line,
+ * "PATH: larger than LIMIT bytes, the most WHAT may be", before reading on
+ * (a regular file is refused by its size, a pipe or device after limit + 1
+ * bytes), so no input, /dev/zero or an endless pipe included, can make a
+ * reader allocate without bound. */
+uint8_t *rn_read_file(const char *path, size_t *len, size_t limit, const char *what);
 bool rn_file_exists(const char *path);
 
 typedef struct RnOut RnOut;

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,6 +70,55 @@ static int decode_record(const uint8_t *r, RnMetricRecord *rec)
     return 1;
 }
 
+/* The values of a record that passed its checksum must still make sense
+ * (a writer bug, or a file edited by hand, gives a valid CRC over nonsense):
+ * epochs strictly increasing from 1, every epoch at least one optimizer step,
+ * rates in [0, 1], losses finite and >= 0 (a test value may be NaN: no test
+ * set), lr finite and > 0, times and speeds finite and >= 0. prev is the
+ * record before (NULL for the first). Returns NULL, or what is wrong in why. */
+static const char *record_problem(const RnMetricRecord *r, const RnMetricRecord *prev, char *why, size_t n)
+{
+    if (r->epoch < 1)
+        return "epoch is 0 (epochs count from 1)";
+    if (prev && r->epoch <= prev->epoch) {
+        snprintf(why, n, "epoch %u follows epoch %u (epochs must increase)", r->epoch, prev->epoch);
+        return why;
+    }
+    /* every epoch takes at least one step */
+    uint64_t min_iter = prev ? prev->iteration + (r->epoch - prev->epoch) : r->epoch;
+    if (r->iteration < min_iter || (prev && r->iteration < prev->iteration)) {
+        snprintf(why, n, "iteration %llu at epoch %u, expected at least %llu (every epoch takes a step)",
+                 (unsigned long long)r->iteration, r->epoch, (unsigned long long)min_iter);
+        return why;
+    }
+    const struct {
+        const char *name;
+        double v;
+        double hi;                /* upper bound; INFINITY: none */
+        int nan_ok;
+    } f[] = {
+        {"train_loss", r->train_loss, INFINITY, 0}, {"train_err", r->train_err, 1, 0},
+        {"test_loss", r->test_loss, INFINITY, 1},   {"test_err", r->test_err, 1, 1},
+        {"seconds", r->seconds, INFINITY, 0},       {"images_per_sec", r->images_per_sec, INFINITY, 0},
+    };
+    if (!(isfinite(r->lr) && r->lr > 0)) {
+        snprintf(why, n, "lr is %g (must be finite and > 0)", r->lr);
+        return why;
+    }
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (f[i].nan_ok && isnan(f[i].v))
+            continue;
+        if (!(isfinite(f[i].v) && f[i].v >= 0 && f[i].v <= f[i].hi)) {
+            if (f[i].hi == 1)
+                snprintf(why, n, "%s is %g (a rate must be in [0, 1])", f[i].name, f[i].v);
+            else
+                snprintf(why, n, "%s is %g (must be finite and >= 0)", f[i].name, f[i].v);
+            return why;
+        }
+    }
+    return NULL;
+}
+
 /* Checks the header; dies naming the file if it is not ours. */
 static void check_header(const uint8_t *h, size_t len, const char *path, char label[RN_METRICS_LABEL_LEN])
 {
@@ -102,6 +152,11 @@ static size_t decode(const uint8_t *buf, size_t len, const char *path, RnMetrics
     m->records = rn_xcalloc(full ? full : 1, sizeof *m->records);
     for (size_t i = 0; i < full; i++) {
         if (decode_record(buf + HEADER_SIZE + i * RECORD_SIZE, &m->records[m->count])) {
+            char why[160];
+            const char *bad = record_problem(&m->records[m->count], m->count ? &m->records[m->count - 1] : NULL,
+                                             why, sizeof why);
+            if (bad)
+                rn_die("%s: metrics record %zu of %zu is invalid: %s", path, i + 1, full, bad);
             m->count++;
             continue;
         }
@@ -121,7 +176,7 @@ static size_t decode(const uint8_t *buf, size_t len, const char *path, RnMetrics
 void rn_metrics_read(const char *path, RnMetrics *m)
 {
     size_t len;
-    uint8_t *buf = rn_read_file(path, &len);
+    uint8_t *buf = rn_read_file(path, &len, HEADER_SIZE + (size_t)RECORD_SIZE * RN_METRICS_MAX_RECORDS, "a metrics file");
     decode(buf, len, SHOWN(path), m);
     free(buf);
 }
@@ -163,7 +218,7 @@ void rn_metrics_truncate(const char *path, uint32_t keep_epochs)
 
 void rn_metrics_append(const char *path, const RnMetricRecord *rec)
 {
-    int fd = open(path, O_WRONLY | O_APPEND);
+    int fd = open(path, O_RDWR | O_APPEND);
     if (fd < 0)
         rn_die("cannot append to %s: %s (create it first)", path, strerror(errno));
     /* Appending after a torn record would bury it mid-file, where it is an
@@ -173,7 +228,16 @@ void rn_metrics_append(const char *path, const RnMetricRecord *rec)
         rn_die("cannot append to %s: %s", path, strerror(errno));
     if (st.st_size < HEADER_SIZE || (st.st_size - HEADER_SIZE) % RECORD_SIZE != 0)
         rn_die("%s: has a torn last record or no header; refusing to append (truncate it first)", path);
+    /* what the reader would refuse is never written: check against the last record */
     uint8_t r[RECORD_SIZE];
+    RnMetricRecord last;
+    bool has_last = st.st_size > HEADER_SIZE;
+    if (has_last && (pread(fd, r, RECORD_SIZE, st.st_size - RECORD_SIZE) != RECORD_SIZE || !decode_record(r, &last)))
+        rn_die("%s: cannot read its last record before appending (corrupt file?)", path);
+    char why[160];
+    const char *bad = record_problem(rec, has_last ? &last : NULL, why, sizeof why);
+    if (bad)
+        rn_die("%s: internal error: refusing to append an invalid record (epoch %u): %s", path, rec->epoch, bad);
     encode_record(r, rec);
     ssize_t n = write(fd, r, sizeof r);
     if (n != (ssize_t)sizeof r)

@@ -12,6 +12,7 @@
 #define RN_METRICS_MAGIC "RNMETRIC"     /* 8 bytes */
 #define RN_METRICS_VERSION 1
 #define RN_METRICS_LABEL_LEN 64
+#define RN_METRICS_MAX_RECORDS 1000000   /* epochs; the reader refuses a larger file (80 MB) */
 
 typedef struct {
     uint32_t epoch;               /* 1-based epoch just finished */

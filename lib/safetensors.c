@@ -6,9 +6,12 @@
 #include "io.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SHOWN(path) (rn_is_stdio(path) ? "stdin" : (path))
 
@@ -82,8 +85,8 @@ static void parse_tensor(const char *path, const cJSON *item, RnStTensor *t, siz
         !json_size(offsets->child->next, &end))
         rn_die("%s: tensor %s: data_offsets must be two non-negative integers [begin, end]", path, name);
     if (end < begin || end > data_len)
-        rn_die("%s: tensor %s: data_offsets [%llu, %llu] outside the %zu data bytes (truncated file?)", path, name,
-               (unsigned long long)begin, (unsigned long long)end, data_len);
+        rn_die("%s: tensor %s: data_offsets [%llu, %llu] are reversed or beyond the %zu data bytes a file may hold",
+               path, name, (unsigned long long)begin, (unsigned long long)end, data_len);
     if (numel * rn_st_dtype_size(t->dtype) != end - begin)
         rn_die("%s: tensor %s: shape needs %llu bytes of %s but data_offsets span %llu", path, name,
                (unsigned long long)(numel * rn_st_dtype_size(t->dtype)), dtype->valuestring,
@@ -93,26 +96,16 @@ static void parse_tensor(const char *path, const cJSON *item, RnStTensor *t, siz
     t->end = (size_t)end;
 }
 
-void rn_st_parse(RnSafetensors *st, uint8_t *buf, size_t len, const char *path_in)
+/* Parses and checks the JSON header (hlen bytes at json): tensors, metadata,
+ * unique names, offsets contiguous from 0. Sets st->data_len to the bytes the
+ * tensors need; the data itself is not looked at (header first: nothing is
+ * read or allocated for data a header does not account for). */
+static void parse_header(RnSafetensors *st, const char *json, size_t hlen, const char *path)
 {
-    const char *path = SHOWN(path_in);
-    memset(st, 0, sizeof *st);
-    st->path = path_in;
-    st->buf = buf;
-    st->len = len;
-    if (len < 8)
-        rn_die("%s: truncated: %zu bytes, not even the 8-byte header length of a safetensors file", path, len);
-    uint64_t hlen = rn_get_u64(buf);
-    if (hlen < 2 || hlen > RN_ST_MAX_HEADER)
-        rn_die("%s: not a safetensors file (header length %llu is not sane)", path, (unsigned long long)hlen);
-    if (hlen > len - 8)
-        rn_die("%s: truncated: header length %llu is larger than the %zu bytes that follow", path,
-               (unsigned long long)hlen, len - 8);
-    const char *json = (const char *)buf + 8;
     if (json[0] != '{')
         rn_die("%s: not a safetensors file (header does not start with '{')", path);
     const char *json_end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, (size_t)hlen, &json_end, 0);
+    cJSON *root = cJSON_ParseWithLengthOpts(json, hlen, &json_end, 0);
     if (!root)
         rn_die("%s: header is not valid JSON (near byte %ld of the header)", path,
                (long)((cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : json) - json));
@@ -126,8 +119,6 @@ void rn_st_parse(RnSafetensors *st, uint8_t *buf, size_t len, const char *path_i
         rn_die("%s: header is not a JSON object", path);
     }
 
-    size_t data_len = len - 8 - (size_t)hlen;
-    const uint8_t *data = buf + 8 + hlen;
     int n = cJSON_GetArraySize(root);
     st->tensors = rn_xcalloc((size_t)n, sizeof *st->tensors);
     st->meta = NULL;
@@ -152,13 +143,11 @@ void rn_st_parse(RnSafetensors *st, uint8_t *buf, size_t len, const char *path_i
             }
             continue;
         }
-        RnStTensor *t = &st->tensors[st->ntensors++];
-        parse_tensor(path, item, t, data_len);
-        t->data = data + t->begin;
+        parse_tensor(path, item, &st->tensors[st->ntensors++], RN_ST_MAX_DATA);
     }
     cJSON_Delete(root);
 
-    /* Names unique; offsets contiguous from 0 to the end of the file. */
+    /* Names unique; offsets contiguous from 0. */
     RnStTensor **order = rn_xmalloc(sizeof *order * (size_t)(st->ntensors ? st->ntensors : 1));
     for (int i = 0; i < st->ntensors; i++)
         order[i] = &st->tensors[i];
@@ -179,17 +168,84 @@ void rn_st_parse(RnSafetensors *st, uint8_t *buf, size_t len, const char *path_i
         expect = t->end;
     }
     free(order);
-    if (expect != data_len)
-        rn_die("%s: %zu bytes after the last tensor's data (tensors end at %zu of %zu data bytes)", path,
-               data_len - expect, expect, data_len);
+    st->data_len = expect;
 }
 
-void rn_st_read(RnSafetensors *st, const char *path)
+/* The header length: 8 bytes, little-endian, within the cap. */
+static uint64_t header_length(const uint8_t len8[8], size_t got, const char *path)
 {
-    size_t len;
-    uint8_t *buf = rn_read_file(path, &len);
-    rn_st_parse(st, buf, len, path);
+    if (got < 8)
+        rn_die("%s: truncated: %zu bytes, not even the 8-byte header length of a safetensors file", path, got);
+    uint64_t hlen = rn_get_u64(len8);
+    if (hlen < 2 || hlen > RN_ST_MAX_HEADER)
+        rn_die("%s: not a safetensors file (header length %llu is not sane: 2..%u bytes)", path,
+               (unsigned long long)hlen, RN_ST_MAX_HEADER);
+    return hlen;
 }
+
+static void header_truncated(const char *path, uint64_t hlen, uint64_t after)
+{
+    rn_die("%s: truncated: header length %llu is larger than the %llu bytes that follow", path,
+           (unsigned long long)hlen, (unsigned long long)after);
+}
+
+/* The data section's length against what the header's tensors need. */
+static void check_data_length(const RnSafetensors *st, uint64_t have, const char *path)
+{
+    if (have < st->data_len)
+        rn_die("%s: truncated: the tensors need %zu data bytes, the file has %llu", path, st->data_len,
+               (unsigned long long)have);
+    if (have > st->data_len)
+        rn_die("%s: %llu bytes after the last tensor's data (tensors end at %zu of %llu data bytes)", path,
+               (unsigned long long)(have - st->data_len), st->data_len, (unsigned long long)have);
+}
+
+void rn_st_read_checked(RnSafetensors *st, const char *path_in, RnStCheck check, void *ctx)
+{
+    const char *path = SHOWN(path_in);
+    memset(st, 0, sizeof *st);
+    st->path = path_in;
+    FILE *f = rn_open_read(path_in);
+    struct stat sb;
+    bool regular = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
+    uint64_t size = regular ? (uint64_t)sb.st_size : 0;
+
+    /* 1. the header length, checked before anything is allocated */
+    uint8_t len8[8];
+    uint64_t hlen = header_length(len8, fread(len8, 1, 8, f), path);
+    if (regular && hlen > size - 8)
+        header_truncated(path, hlen, size - 8);
+    /* 2. the header: parsed and checked (and the caller's check) before the data */
+    uint8_t *buf = rn_xmalloc(8 + (size_t)hlen + 1);
+    memcpy(buf, len8, 8);
+    size_t got = fread(buf + 8, 1, (size_t)hlen, f);
+    if (got < hlen) {
+        if (ferror(f))
+            rn_die("error reading %s: %s", path, strerror(errno));
+        header_truncated(path, hlen, got);
+    }
+    buf[8 + hlen] = 0;
+    parse_header(st, (const char *)buf + 8, (size_t)hlen, path);
+    if (check)
+        check(st, ctx);
+    if (regular)
+        check_data_length(st, size - 8 - hlen, path);
+    /* 3. exactly the data the header accounts for, and nothing after it */
+    buf = rn_xrealloc(buf, 8 + (size_t)hlen + st->data_len + 1);
+    got = fread(buf + 8 + hlen, 1, st->data_len, f);
+    if (got < st->data_len && ferror(f))
+        rn_die("error reading %s: %s", path, strerror(errno));
+    if (got == st->data_len && fgetc(f) != EOF)
+        rn_die("%s: bytes after the last tensor's data (the tensors end at %zu data bytes)", path, st->data_len);
+    check_data_length(st, got, path);
+    rn_close_read(f, path_in);
+    st->buf = buf;
+    st->len = 8 + (size_t)hlen + st->data_len;
+    for (int i = 0; i < st->ntensors; i++)
+        st->tensors[i].data = buf + 8 + hlen + st->tensors[i].begin;
+}
+
+void rn_st_read(RnSafetensors *st, const char *path) { rn_st_read_checked(st, path, NULL, NULL); }
 
 void rn_st_free(RnSafetensors *st)
 {

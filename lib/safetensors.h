@@ -11,7 +11,7 @@
  * dtypes known (F32, I64 only: all rn-cifar needs), shape product * dtype size
  * equal to end - begin, tensors contiguous (sorted by offset they start at 0,
  * each begins where the previous ended, the last ends at the end of the file),
- * names unique, metadata values strings. Any violation dies with one line
+ * names unique, metadata values strings, sizes within the caps below. Any violation dies with one line
  * naming the file. Knowing nothing about networks, this module is used by
  * lib/weights.c, which checks the tensors against the architecture. */
 #ifndef RN_SAFETENSORS_H
@@ -22,6 +22,10 @@
 
 #define RN_ST_MAX_DIMS 8
 #define RN_ST_MAX_HEADER (100u * 1000u * 1000u)   /* as the reference implementation */
+/* The most tensor data a file may declare: 1 GiB, well above the largest
+ * checkpoint here (ResNet-1202, 100 classes, with momentum: about 160 MB);
+ * lib/weights.c refuses anything beyond what the declared net needs. */
+#define RN_ST_MAX_DATA ((size_t)1 << 30)
 
 typedef enum { RN_ST_F32, RN_ST_I64 } RnStDtype;
 
@@ -43,16 +47,23 @@ typedef struct {
     const char *path;             /* for messages ("-" shown as stdin) */
     uint8_t *buf;                 /* the whole file */
     size_t len;
+    size_t data_len;              /* bytes of the data section */
     int ntensors;
     RnStTensor *tensors;          /* in header order */
     int nmeta;
     RnStMeta *meta;
 } RnSafetensors;
 
-/* Reads and validates PATH ("-" = stdin). */
+/* Reads and validates PATH ("-" = stdin), header first: the header length
+ * (at most RN_ST_MAX_HEADER), then the header, then exactly the data bytes it
+ * accounts for (at most RN_ST_MAX_DATA); nothing is allocated for bytes a
+ * header does not account for, and bytes after them are an error. */
 void rn_st_read(RnSafetensors *st, const char *path);
-/* Validates a file already in memory; takes ownership of buf (malloc'ed). */
-void rn_st_parse(RnSafetensors *st, uint8_t *buf, size_t len, const char *path);
+/* As rn_st_read, calling check(st, ctx) once the header is parsed and before
+ * any data is read (tensors' data pointers are NULL then): a caller that
+ * knows what the file must hold refuses a bad header before reading on. */
+typedef void (*RnStCheck)(const RnSafetensors *st, void *ctx);
+void rn_st_read_checked(RnSafetensors *st, const char *path, RnStCheck check, void *ctx);
 void rn_st_free(RnSafetensors *st);
 const RnStTensor *rn_st_find(const RnSafetensors *st, const char *name);
 const char *rn_st_meta(const RnSafetensors *st, const char *key);   /* NULL if absent */

@@ -280,7 +280,12 @@ static void restore_progress(Run *r, const char *ckpt)
     r->epoch_errors = parse_hex_double(ckpt, p, "errors");
     r->epoch_seconds = parse_hex_double(ckpt, p, "seconds");
     r->epoch_train_seconds = parse_hex_double(ckpt, p, "train_seconds");
-    r->epoch_images = (int64_t)parse_hex_double(ckpt, p, "images");
+    /* a count: a whole number that fits (converting a larger double is undefined) */
+    double images = parse_hex_double(ckpt, p, "images");
+    if (images != floor(images) || images >= 0x1p62 || r->epoch_errors > images)
+        rn_die("%s: checkpoint progress has images=%g and errors=%g, expected a whole number of images >= the errors "
+               "(corrupt checkpoint?)", ckpt, images, r->epoch_errors);
+    r->epoch_images = (int64_t)images;
 }
 
 static void die_not_finite(Run *r, const char *what, int epoch, int64_t step)

@@ -203,15 +203,13 @@ static void net_description(const RnNetConfig *cfg, char *buf, size_t n)
         snprintf(buf, n, "plain-%d", cfg->depth);
 }
 
-/* Checks one stored tensor against the spec it must match and copies it:
- * int64 counters into *counts, floats (weights or momentum) into *floats. */
-static void take_tensor(const RnSafetensors *st, const RnStTensor *t, const RnTensorSpec *spec, const RnNetConfig *cfg,
-                        float *floats, int64_t *counts)
+/* Checks one stored tensor's dtype and shape against the spec it must match
+ * (header only: no data needed). */
+static void check_tensor(const char *path, const RnStTensor *t, const RnTensorSpec *spec, const RnNetConfig *cfg)
 {
-    const char *path = SHOWN(st->path);
     char desc[64], got[96], want[96];
     net_description(cfg, desc, sizeof desc);
-    RnStDtype dtype = counts ? RN_ST_I64 : RN_ST_F32;
+    RnStDtype dtype = spec->role == RN_T_BN_COUNT ? RN_ST_I64 : RN_ST_F32;
     if (t->dtype != dtype)
         rn_die("%s: tensor %s has dtype %s, expected %s", path, t->name, rn_st_dtype_name(t->dtype),
                rn_st_dtype_name(dtype));
@@ -223,6 +221,12 @@ static void take_tensor(const RnSafetensors *st, const RnStTensor *t, const RnTe
         shape_text(spec->ndim, spec->shape, want, sizeof want);
         rn_die("%s: tensor %s has shape %s, expected %s for %s", path, t->name, got, want, desc);
     }
+}
+
+/* Copies a checked tensor's data: int64 counters into *counts, floats
+ * (weights or momentum) into *floats; values must be sane. */
+static void copy_tensor(const char *path, const RnStTensor *t, float *floats, int64_t *counts)
+{
     for (size_t i = 0; i < t->numel; i++) {
         if (counts) {
             int64_t c = (int64_t)rn_get_u64(t->data + 8 * i);
@@ -240,103 +244,156 @@ static void take_tensor(const RnSafetensors *st, const RnStTensor *t, const RnTe
     }
 }
 
-void rn_weights_read(const char *path, RnWeights *w, RnTrainState *state)
+/* Which tensor of the net a stored tensor is: its index, *momentum set for an
+ * "optimizer.momentum.*" one; -1 for none. */
+static int match_tensor(const RnNet *net, const char *name, bool *momentum)
 {
-    RnSafetensors st;
-    rn_st_read(&st, path);
-    const char *shown = SHOWN(path);
+    size_t plen = strlen(MOMENTUM_PREFIX);
+    *momentum = strncmp(name, MOMENTUM_PREFIX, plen) == 0;
+    return rn_net_find(net, *momentum ? name + plen : name);
+}
 
-    const char *format = rn_st_meta(&st, "format");
+/* What the metadata declares, checked before any tensor data is read. */
+typedef struct {
+    RnNetConfig cfg;
+    bool ckpt;
+    uint64_t seed;
+    int epoch;
+    int64_t step;
+    uint64_t train_seed;
+    const char *recipe;           /* points into the metadata */
+} Declared;
+
+/* Called by rn_st_read_checked between the header and the data: the
+ * metadata must describe a valid net, and the data section must not be
+ * larger than that net's tensors (so a header cannot make us read and hold
+ * more than the declared net needs). */
+static void check_declared(const RnSafetensors *st, void *ctx)
+{
+    Declared *d = ctx;
+    const char *shown = SHOWN(st->path);
+    const char *format = rn_st_meta(st, "format");
     if (!format || strcmp(format, FORMAT_NAME) != 0)
         rn_die("%s: not an rn-cifar weights file (metadata \"format\" is %s%s%s, expected \"" FORMAT_NAME "\")", shown,
                format ? "\"" : "", format ? format : "missing", format ? "\"" : "");
-    const char *version = need_meta(&st, "format_version");
+    const char *version = need_meta(st, "format_version");
     if (strcmp(version, "1") != 0)
         rn_die("%s: format_version %s is not supported (this build reads version %d)", shown, version,
                RN_WEIGHTS_FORMAT_VERSION);
-    const char *kind = rn_st_meta(&st, "kind");
+    const char *kind = rn_st_meta(st, "kind");
     if (kind && strcmp(kind, "weights") != 0 && strcmp(kind, "checkpoint") != 0)
         rn_die("%s: metadata \"kind\" is \"%s\", expected \"weights\" or \"checkpoint\"", shown, kind);
-    bool ckpt = kind && strcmp(kind, "checkpoint") == 0;
+    d->ckpt = kind && strcmp(kind, "checkpoint") == 0;
 
-    RnNetConfig cfg;
-    const char *arch = need_meta(&st, "arch");
-    if (!rn_arch_parse(arch, &cfg.arch))
+    RnNetConfig *cfg = &d->cfg;
+    const char *arch = need_meta(st, "arch");
+    if (!rn_arch_parse(arch, &cfg->arch))
         rn_die("%s: metadata \"arch\" is \"%s\", expected \"plain\" or \"resnet\"", shown, arch);
-    cfg.depth = (int)meta_uint(&st, "depth", RN_MAX_DEPTH + 1);
-    const char *sc = need_meta(&st, "shortcut");
+    cfg->depth = (int)meta_uint(st, "depth", RN_MAX_DEPTH + 1);
+    const char *sc = need_meta(st, "shortcut");
     if (strcmp(sc, "A") != 0 && strcmp(sc, "B") != 0)
         rn_die("%s: metadata \"shortcut\" is \"%s\", expected \"A\" or \"B\"", shown, sc);
-    cfg.shortcut = (RnShortcutOption)sc[0];
-    cfg.classes = (int)meta_uint(&st, "classes", RN_MAX_CLASSES + 1);
-    const char *bad = rn_net_config_check(&cfg);
+    cfg->shortcut = (RnShortcutOption)sc[0];
+    cfg->classes = (int)meta_uint(st, "classes", RN_MAX_CLASSES + 1);
+    const char *bad = rn_net_config_check(cfg);
     if (bad)
         rn_die("%s: metadata describes an invalid network: %s", shown, bad);
-
-    rn_weights_alloc(w, &cfg);
-    w->seed = meta_uint(&st, "seed", UINT64_MAX);
-    w->epoch = (int)meta_uint(&st, "epoch", 1000000);
-    if (state) {
-        memset(state, 0, sizeof *state);
-        state->momentum = rn_xcalloc(w->net.nvalues, sizeof *state->momentum);
-        state->epoch = w->epoch;
-    }
-    if (ckpt) {
-        int64_t step = (int64_t)meta_uint(&st, "step", INT64_MAX);
-        uint64_t train_seed = meta_uint(&st, "train_seed", UINT64_MAX);
-        const char *recipe = need_meta(&st, "recipe");
-        if (strlen(recipe) >= RN_RECIPE_MAX)
+    d->seed = meta_uint(st, "seed", UINT64_MAX);
+    d->epoch = (int)meta_uint(st, "epoch", RN_WEIGHTS_MAX_EPOCH);
+    if (d->ckpt) {
+        d->step = (int64_t)meta_uint(st, "step", INT64_MAX);
+        d->train_seed = meta_uint(st, "train_seed", UINT64_MAX);
+        d->recipe = need_meta(st, "recipe");
+        if (strlen(d->recipe) >= RN_RECIPE_MAX)
             rn_die("%s: metadata \"recipe\" is longer than %d bytes", shown, RN_RECIPE_MAX - 1);
-        if (state) {
-            state->present = true;
-            state->step = step;
-            state->train_seed = train_seed;
-            snprintf(state->recipe, sizeof state->recipe, "%s", recipe);
-        }
+        /* every epoch takes at least one step */
+        if (d->step < d->epoch)
+            rn_die("%s: metadata says %d epochs done in %lld steps (every epoch takes at least one step)", shown,
+                   d->epoch, (long long)d->step);
     }
 
-    /* Every stored tensor must be expected; every expected tensor stored once. */
-    const RnNet *net = &w->net;
-    bool *seen = rn_xcalloc((size_t)net->ntensors, sizeof *seen), *seen_m = rn_xcalloc((size_t)net->ntensors, 1);
-    float *momentum = state ? state->momentum : rn_xcalloc(net->nvalues, sizeof *momentum);
+    /* Every stored tensor must be expected, with its dtype and shape; every
+     * expected tensor stored once. Then the data section is exactly the
+     * net's size, known before a byte of it is read. */
+    RnNet net;
+    rn_net_build(&net, cfg);
+    bool *seen = rn_xcalloc((size_t)net.ntensors, sizeof *seen), *seen_m = rn_xcalloc((size_t)net.ntensors, 1);
     char desc[64];
-    net_description(&cfg, desc, sizeof desc);
-    for (int i = 0; i < st.ntensors; i++) {
-        const RnStTensor *t = &st.tensors[i];
-        int idx = rn_net_find(net, t->name);
-        if (idx >= 0) {
-            const RnTensorSpec *spec = &net->tensors[idx];
+    net_description(cfg, desc, sizeof desc);
+    for (int i = 0; i < st->ntensors; i++) {
+        const RnStTensor *t = &st->tensors[i];
+        bool mom;
+        int idx = match_tensor(&net, t->name, &mom);
+        if (idx >= 0 && !mom) {
             if (seen[idx])
                 rn_die("%s: tensor %s appears twice", shown, t->name);
-            if (spec->role == RN_T_BN_COUNT)
-                take_tensor(&st, t, spec, &cfg, NULL, w->counts + spec->offset);
-            else
-                take_tensor(&st, t, spec, &cfg, w->values + spec->offset, NULL);
+            check_tensor(shown, t, &net.tensors[idx], cfg);
             seen[idx] = true;
             continue;
         }
-        size_t plen = strlen(MOMENTUM_PREFIX);
-        if (strncmp(t->name, MOMENTUM_PREFIX, plen) == 0) {
-            if (!ckpt)
+        if (mom) {
+            if (!d->ckpt)
                 rn_die("%s: tensor %s in a file whose metadata \"kind\" is not \"checkpoint\"", shown, t->name);
-            idx = rn_net_find(net, t->name + plen);
-            if (idx < 0 || !net->tensors[idx].trainable)
+            if (idx < 0 || !net.tensors[idx].trainable)
                 rn_die("%s: unexpected tensor %s: %s has no trainable tensor %s", shown, t->name, desc,
-                       t->name + plen);
-            take_tensor(&st, t, &net->tensors[idx], &cfg, momentum + net->tensors[idx].offset, NULL);
+                       t->name + strlen(MOMENTUM_PREFIX));
+            if (seen_m[idx])
+                rn_die("%s: tensor %s appears twice", shown, t->name);
+            check_tensor(shown, t, &net.tensors[idx], cfg);
             seen_m[idx] = true;
             continue;
         }
         rn_die("%s: unexpected tensor %s (not part of %s)", shown, t->name, desc);
     }
-    for (int i = 0; i < net->ntensors; i++) {
+    for (int i = 0; i < net.ntensors; i++) {
         if (!seen[i])
-            rn_die("%s: tensor %s is missing (needed by %s)", shown, net->tensors[i].name, desc);
-        if (ckpt && net->tensors[i].trainable && !seen_m[i])
-            rn_die("%s: checkpoint lacks tensor " MOMENTUM_PREFIX "%s", shown, net->tensors[i].name);
+            rn_die("%s: tensor %s is missing (needed by %s)", shown, net.tensors[i].name, desc);
+        if (d->ckpt && net.tensors[i].trainable && !seen_m[i])
+            rn_die("%s: checkpoint lacks tensor " MOMENTUM_PREFIX "%s", shown, net.tensors[i].name);
     }
     free(seen);
     free(seen_m);
+    rn_net_free(&net);
+}
+
+void rn_weights_read(const char *path, RnWeights *w, RnTrainState *state)
+{
+    RnSafetensors st;
+    Declared d = {0};
+    rn_st_read_checked(&st, path, check_declared, &d);
+    const char *shown = SHOWN(path);
+    bool ckpt = d.ckpt;
+    RnNetConfig cfg = d.cfg;
+
+    rn_weights_alloc(w, &cfg);
+    w->seed = d.seed;
+    w->epoch = d.epoch;
+    if (state) {
+        memset(state, 0, sizeof *state);
+        state->momentum = rn_xcalloc(w->net.nvalues, sizeof *state->momentum);
+        state->epoch = w->epoch;
+    }
+    if (ckpt && state) {
+        state->present = true;
+        state->step = d.step;
+        state->train_seed = d.train_seed;
+        snprintf(state->recipe, sizeof state->recipe, "%s", d.recipe);
+    }
+
+    /* every tensor was matched against the net by check_declared: copy them */
+    const RnNet *net = &w->net;
+    float *momentum = state ? state->momentum : rn_xcalloc(net->nvalues, sizeof *momentum);
+    for (int i = 0; i < st.ntensors; i++) {
+        const RnStTensor *t = &st.tensors[i];
+        bool mom;
+        const RnTensorSpec *spec = &net->tensors[match_tensor(net, t->name, &mom)];
+        if (mom)
+            copy_tensor(shown, t, momentum + spec->offset, NULL);
+        else if (spec->role == RN_T_BN_COUNT)
+            copy_tensor(shown, t, NULL, w->counts + spec->offset);
+        else
+            copy_tensor(shown, t, w->values + spec->offset, NULL);
+    }
     if (!state)
         free(momentum);
     rn_st_free(&st);

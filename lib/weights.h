@@ -17,6 +17,7 @@
 
 #define RN_WEIGHTS_FORMAT_VERSION 1
 #define RN_RECIPE_MAX 2048
+#define RN_WEIGHTS_MAX_EPOCH 1000000   /* metadata "epoch" beyond this is damage */
 
 typedef struct {
     RnNet net;

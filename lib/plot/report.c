@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* a report template is a page of Markdown */
+#define REPORT_MAX_TEMPLATE_BYTES ((size_t)1 << 20)
+
 /* The shallowest / deepest net of an architecture that has runs (option A). */
 static const NetGroup *pick(const RunSet *rs, RnArch arch, bool deepest)
 {
@@ -227,7 +230,7 @@ static void expand(const char *directive, const RunSet *rs, RnOut *out, const ch
 void report_render(const char *template_path, const RunSet *rs, RnOut *out)
 {
     size_t len;
-    char *text = (char *)rn_read_file(template_path, &len);
+    char *text = (char *)rn_read_file(template_path, &len, REPORT_MAX_TEMPLATE_BYTES, "a report template");
     int lineno = 1;
     const char *p = text;
     while (*p) {

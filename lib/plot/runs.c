@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* an info file is a few KEY<TAB>VALUE lines; a larger one is not one */
+#define RUNS_MAX_INFO_BYTES ((size_t)1 << 20)
+
 RunFileKind runs_detect(const char *path)
 {
     FILE *f = rn_open_read(path);
@@ -34,7 +37,7 @@ RunFileKind runs_detect(const char *path)
 static void read_info(const char *path, InfoFile *info)
 {
     size_t len;
-    char *text = (char *)rn_read_file(path, &len);
+    char *text = (char *)rn_read_file(path, &len, RUNS_MAX_INFO_BYTES, "an info file");
     int cap = 16;
     info->n = 0;
     info->key = rn_xmalloc(sizeof *info->key * (size_t)cap);

@@ -62,7 +62,7 @@ static void test_round_trip(void)
     make_small(&a, 7);
     rn_dataset_write(path_of("a.ds"), &a);
     size_t len;
-    uint8_t *bytes = rn_read_file(path_of("a.ds"), &len);
+    uint8_t *bytes = rn_read_file(path_of("a.ds"), &len, (size_t)1 << 30, "a test file");
     CHECK(len == 32 + 5 * 32 + 7 + 7 * 24, "file size is header + names + labels + pixels (%zu)", len);
     CHECK(memcmp(bytes, "RNCIFAR\x1a", 8) == 0 && rn_get_u32(bytes + 8) == 1, "magic and version");
     CHECK(rn_get_u32(bytes + 12) == 7 && rn_get_u32(bytes + 16) == 2 && rn_get_u32(bytes + 20) == 3 &&
@@ -79,7 +79,7 @@ static void test_round_trip(void)
     CHECK(memcmp(a.class_names, b.class_names, sizeof a.class_names[0] * 5) == 0, "names round trip");
     rn_dataset_write(path_of("b.ds"), &b);
     size_t len2;
-    uint8_t *bytes2 = rn_read_file(path_of("b.ds"), &len2);
+    uint8_t *bytes2 = rn_read_file(path_of("b.ds"), &len2, (size_t)1 << 30, "a test file");
     CHECK(len == len2 && memcmp(bytes, bytes2, len) == 0, "write(read(file)) is the same bytes");
 
     /* every corruption is refused, with a message naming the file */
@@ -161,7 +161,7 @@ static void test_cifar_batch_round_trip(void)
           "labels round trip");
     CHECK(memcmp(back.pixels, ds.pixels + 2 * 3072, 10 * 3072) == 0, "pixels round trip (channel-planar)");
     size_t len;
-    uint8_t *raw = rn_read_file(path_of("b.bin"), &len);
+    uint8_t *raw = rn_read_file(path_of("b.bin"), &len, (size_t)1 << 30, "a test file");
     CHECK(len == 10 * 3073 && raw[0] == ds.labels[2] && raw[3073] == ds.labels[3], "official record layout");
     free(raw);
     rn_dataset_free(&ds);

@@ -486,6 +486,7 @@ static void test_weights_bad(void)
         {"seed", "", "\"seed\" is \"\""},
         {"epoch", "-1", "\"epoch\" is \"-1\""},
         {"epoch", NULL, "no \"epoch\""},
+        {"epoch", "1000001", "\"epoch\" is \"1000001\", expected an integer 0..1000000"},
     };
     for (size_t k = 0; k < sizeof metas / sizeof metas[0]; k++) {
         write_with_meta(bad, &w, metas[k].key, metas[k].value);
@@ -526,6 +527,12 @@ static void test_weights_bad(void)
             meta[km++] = st.meta[k];
     rn_st_write(bad, ct, m, meta, km);
     expect_fail("checkpoint without step", read_weights, bad, "no \"step\"");
+    for (int k = 0; k < st.nmeta; k++)                      /* epoch 1 in 0 steps: every epoch takes a step */
+        meta[k] = strcmp(st.meta[k].key, "step") == 0 ? (RnStMeta){"step", "0"} : st.meta[k];
+    ct[m] = (RnStOutTensor){.name = "optimizer.momentum.layer2.1.bn1.bias", .dtype = RN_ST_F32, .ndim = 1,
+                            .shape = {32}, .data = s.momentum};
+    rn_st_write(bad, ct, m + 1, meta, st.nmeta);
+    expect_fail("checkpoint with fewer steps than epochs", read_weights, bad, "1 epochs done in 0 steps");
     free(meta);
     free(ct);
     rn_st_free(&st);
@@ -607,6 +614,7 @@ static void test_metrics(void)
     CHECK(t.count == 2 && t.records[1].epoch == 2 && strcmp(t.label, "ResNet-20 seed 1") == 0,
           "truncate to epoch 2 keeps the header and records 1-2");
     rn_metrics_free(&t);
+    expect_fail("append an invalid record", append_metrics, bad, "refusing to append an invalid record (epoch 9): iteration 0");
     RnMetricRecord r3 = record(3);
     rn_metrics_append(bad, &r3);
     rn_metrics_read(bad, &t);
@@ -730,6 +738,20 @@ static void test_eval(void)
     e.error = 0.5;
     rn_eval_write(bad, &e);
     expect_fail("eval error not matching the confusion matrix", read_eval, bad, "does not match");
+    e.error = 1.0 - correct / 100.0;
+    e.nlayers = 19;                                         /* a depth-56 net has 55 */
+    rn_eval_write(bad, &e);
+    expect_fail("eval with a layer count not the net's", read_eval, bad, "19 layer responses, but a depth-56 net has 55");
+    e.nlayers = 55;
+    uint32_t *keep = e.confusion;
+    e.confusion = calloc(100, sizeof *e.confusion);
+    e.count = 0;
+    e.error = 0;
+    rn_eval_write(bad, &e);
+    expect_fail("eval of 0 images", read_eval, bad, "counts 0 images");
+    free(e.confusion);
+    e.confusion = keep;
+    e.count = 100;
     e.error = 1.0 - correct / 100.0;
     e.cfg.depth = 57;
     rn_eval_write(bad, &e);
