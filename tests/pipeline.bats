@@ -4,23 +4,13 @@
 # Make's bookkeeping: a second run does nothing, touching one net's weights
 # redoes only what depends on them, changing one net's setting retrains that
 # net only.
-#
-# The tools are held fixed with make's -o (--old-file): they were built before
-# the tests, and other edits to the sources while the tests run must not make
-# the pipeline retrain everything. (Without -o, a rebuilt tool reruns what it
-# made: that is the intended bookkeeping, but not what these tests are about.)
 
 load helpers/common
-
-TOOLS=(cifar-prep rn-init rn-train rn-eval rn-plot)
+load helpers/pipeline
 
 # make in the repository with this test file's data, results and report directories
 pipeline_make() {
-    local old=()
-    for t in "${TOOLS[@]}"; do old+=(-o "$RN_BIN/$t"); done
-    make -C "$REPO_ROOT" --no-print-directory PROFILE=ci BINDIR="$RN_BIN" BUILDDIR="$RN_BUILD" \
-        CIFAR_DIR="$BATS_FILE_TMPDIR/batches" RESULTS_DIR="$BATS_FILE_TMPDIR/results" \
-        REPORT_DIR="$BATS_FILE_TMPDIR/report" "${old[@]}" "$@"
+    pipeline_make_in "$BATS_FILE_TMPDIR" "$@"
 }
 
 # PNG: signature, IHDR size WxH (any size when W is 0), pixels not all one colour.
