@@ -100,10 +100,17 @@ endif
 ifeq ($(PIPELINE_MODE),lock)
 PIPELINE_HOLDER := $(shell bash pipelines/lock.sh --check $(PIPELINE_LOCK))
 $(if $(PIPELINE_HOLDER),$(error $(PIPELINE_HOLDER)))
+# make passes its options on to the make it runs, but not -o (--old-file, how a
+# rebuilt tool is kept from rerunning what it made): read them from this make's
+# own arguments (-o FILE, -oFILE, --old-file[=]FILE, --assume-old[=]FILE).
+PIPELINE_OLD := $(shell tr '\0' '\n' </proc/$$PPID/cmdline 2>/dev/null | awk 'o { print; o = 0; next } \
+	/^(-o|--old-file|--assume-old)$$/ { o = 1; next } /^--(old-file|assume-old)=/ { sub(/^[^=]*=/, ""); print; next } \
+	/^-o./ { print substr($$0, 3) }')
 $(PIPELINE_CMDGOALS): pipeline-lock ;
 pipeline-lock: export RN_PIPELINE_LOCK := $(PIPELINE_LOCK)
+pipeline-lock: export RN_PIPELINE_OLD := $(addprefix -o ,$(PIPELINE_OLD))
 pipeline-lock:
-	+@bash pipelines/lock.sh $(PIPELINE_LOCK) $(MAKE) --no-print-directory $(PIPELINE_CMDGOALS)
+	+@bash pipelines/lock.sh $(PIPELINE_LOCK) $(MAKE) --no-print-directory $$RN_PIPELINE_OLD $(PIPELINE_CMDGOALS)
 
 else
 # ---------------------------------------------------------------- settings stamps
@@ -142,6 +149,9 @@ $(R)/init/%.safetensors: $(BINDIR)/rn-init $(S)/%.init
 	@mkdir -p $(@D)
 	$(BINDIR)/$(call init_settings,$(call run_net,$*),$*) --quiet -o $@
 
+# rn-train given as old (make report -o bin/rn-train) does not stop a resume either
+PIPELINE_OLD_FILES := $(filter-out -o,$(RN_PIPELINE_OLD))
+
 # One training writes the final weights and then the run's info file: its targets
 # (a grouped target: one recipe run makes both), which exist only once the run
 # finished. Its checkpoint and metrics, rewritten while it trains, are not targets:
@@ -155,7 +165,7 @@ $(R)/runs/$(1).safetensors $(R)/runs/$(1).info &: \
 	@mkdir -p $(R)/runs
 	@echo "train $(1): log in $(R)/runs/$(1).log"
 	@from=$$$$(bash pipelines/resume.sh $(R)/runs/$(1) $(R)/init/$(1).safetensors \
-		$(R)/data/train.ds $(R)/data/test.ds $(BINDIR)/rn-train $(S)/$(1).train) && \
+		$(R)/data/train.ds $(R)/data/test.ds $(filter-out $(PIPELINE_OLD_FILES),$(BINDIR)/rn-train) $(S)/$(1).train) && \
 	exec $(RUN) bash pipelines/run-info.sh $(R)/runs/$(1).info $(R)/runs/$(1).log "$(call net_label,$(call run_net,$(1))) seed $(call run_seed,$(1))" $(GIT_COMMIT) -- \
 	$(PIPE_BIN)/rn-train --train $(R)/data/train.ds --test $(R)/data/test.ds $$$$from \
 		-o $(R)/runs/$(1).safetensors --checkpoint $(R)/runs/$(1).ckpt.safetensors --metrics $(R)/runs/$(1).metrics \

@@ -52,6 +52,7 @@ gpu=$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 # "... on cpu (2 threads), starting at step 0 of N" (or "resuming at step K of N")
 backend=$(sed -n 's/^rn-train: training .* on \(.*\), \(starting\|resuming\) at step.*/\1/p' "$log" | tail -n1)
 first=$(sed -n 's/^run-info: attempt started //p' "$log" | head -n1)
+first=${first:-$(date -u -d "@${start%.*}" +%Y-%m-%dT%H:%M:%SZ)}
 wall=$(sed -n 's/^run-info: attempt ended after \([0-9.]*\) s.*/\1/p' "$log" | awk '{ s += $1 } END { printf "%.1f", s }')
 tmp=$(mktemp "$info.XXXXXX") || exit 1
 {

@@ -176,6 +176,25 @@ setup() {
     assert_output --partial "ci"
 }
 
+@test "make report -o BIN/rn-train: a rebuilt tool is kept from rerunning what it made" {
+    # a private copy of the tools, as old as the real ones; then rn-train "rebuilt"
+    mkdir bin
+    for t in "${PIPELINE_TOOLS[@]}"; do cp -p "$RN_BIN/$t" bin/; done
+    touch bin/rn-train
+    local args=(-C "$REPO_ROOT" --no-print-directory -n report PROFILE=ci BINDIR="$PWD/bin" BUILDDIR="$RN_BUILD"
+                CIFAR_DIR="$BATS_FILE_TMPDIR/batches" RESULTS_DIR="$R" REPORT_DIR="$P"
+                -o "$PWD/bin/cifar-prep" -o "$PWD/bin/rn-init" -o "$PWD/bin/rn-eval" -o "$PWD/bin/rn-plot")
+    run make "${args[@]}"
+    assert_success
+    run grep -c "bin/rn-train --train" <<<"$output"
+    assert_output 4
+    for old in "-o $PWD/bin/rn-train" "-o$PWD/bin/rn-train" "--old-file=$PWD/bin/rn-train"; do
+        run make "${args[@]}" $old
+        assert_success
+        refute_output --partial "bin/rn-train --train"
+    done
+}
+
 @test "changing one net's setting retrains that net only" {
     run pipeline_make report 'TRAIN_FLAGS.plain-14=--gamma 0.5'
     assert_success
