@@ -34,7 +34,7 @@
 # (pipelines/lock.sh, flock) before make writes anything there. A second `make
 # report` on that directory is refused at once with one line naming the holder's
 # pid; the lock goes with the last process holding it, so a killed run's lock
-# needs no cleaning.
+# needs no cleaning. tests/crash.bats interrupts the pipeline at many moments.
 
 PROFILE ?= paper
 PROFILES := $(sort $(filter-out pipeline,$(patsubst pipelines/%.mk,%,$(wildcard pipelines/*.mk))))
