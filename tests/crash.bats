@@ -6,38 +6,73 @@
 # setup_file), apart from the wall-clock timings: final weights, checkpoints,
 # evaluations, figures and tables byte for byte, the metrics' values.
 #
-# No kill depends on timing: each waits for a state it can see (a file there,
-# a metrics file holding k records, a tool held at a gate) and then signals.
-# The gates: the tools run through wrappers in $GATE_BIN; a wrapper holds its
-# tool (SIGSTOP) just before it starts or just after it finished its work when
-# the test asks for it, so that even a tool that runs for milliseconds is
-# signalled at a known moment. Each test prints the interruptions it survived.
+# No kill depends on timing: each waits for a state it can see and then
+# signals. The tools run through wrappers in $BATS_FILE_TMPDIR/bin (gates) that
+# hold a tool (SIGSTOP) at a known moment when the test asks for it: cifar-prep,
+# rn-eval and rn-plot just before they start or just after they finished their
+# work; rn-train when it prints a given message (it starts training, or ends
+# epoch k: its messages pass through a reader that stops it at that line).
+# The test signals make, the group or the held tool, then lets it go on
+# (SIGCONT): a kill can never come too late, even for a tool that runs for
+# milliseconds. Each test prints the interruptions it survived.
 
 load helpers/common
 load helpers/pipeline
 
 setup_file() {
     make_tiny_batches "$BATS_FILE_TMPDIR/batches" 20
-    # the gated tools: cifar-prep, rn-eval and rn-plot are short; rn-train and
-    # rn-init run as they are (linked)
+    # the gates (see the top): rn-init runs as it is
     GATE_BIN="$BATS_FILE_TMPDIR/bin"
     mkdir -p "$GATE_BIN" "$BATS_FILE_TMPDIR/gates"
-    for t in rn-init rn-train; do ln -s "$RN_BIN/$t" "$GATE_BIN/$t"; done
+    ln -s "$RN_BIN/rn-init" "$GATE_BIN/rn-init"
     for t in cifar-prep rn-eval rn-plot; do
-        cat >"$GATE_BIN/$t" <<EOF
+        sed -e "s|@TOOL@|$t|g" -e "s|@REAL@|$RN_BIN/$t|g" >"$GATE_BIN/$t" <<'EOF'
 #!/usr/bin/env bash
-# test gate for $t: \$RN_GATES/$t.before (or .after) asks that this run stops
-# itself, writing its pid in \$RN_GATES/$t.held, before (after) the real tool
-g=\${RN_GATES:-/nonexistent}/$t
-hold() { rm -f "\$g.\$1"; echo \$\$ >"\$g.held.tmp" && mv "\$g.held.tmp" "\$g.held"; kill -STOP \$\$; }
-[ -e "\$g.before" ] && hold before
-"$RN_BIN/$t" "\$@"
-rc=\$?
-[ -e "\$g.after" ] && hold after
-exit \$rc
+# test gate for @TOOL@: $RN_GATES/@TOOL@.before (or .after) asks that this run stops
+# itself, its pid in $RN_GATES/@TOOL@.held, before (after) the real tool runs
+g=${RN_GATES:-/nonexistent}/@TOOL@
+hold() { rm -f "$g.$1"; echo $$ >"$g.held.tmp" && mv "$g.held.tmp" "$g.held"; kill -STOP $$; }
+[ -e "$g.before" ] && hold before
+"@REAL@" "$@"
+rc=$?
+[ -e "$g.after" ] && hold after
+exit $rc
 EOF
-        chmod +x "$GATE_BIN/$t"
     done
+    sed -e "s|@REAL@|$RN_BIN/rn-train|g" >"$GATE_BIN/rn-train" <<'EOF'
+#!/usr/bin/env bash
+# test gate for rn-train: with a text in $RN_GATES/rn-train.at, rn-train's messages
+# go through a reader that stops rn-train at the first line holding that text,
+# its pid in $RN_GATES/rn-train.held, and removes the request (a run that never
+# prints the text leaves it to the next). exec: rn-train keeps this pid.
+g=${RN_GATES:-/nonexistent}/rn-train
+if [ -s "$g.at" ]; then
+    at=$(cat "$g.at")
+    pid=$$
+    exec 3>&2
+    exec 2> >(
+        trap '' INT TERM HUP        # it lives as long as rn-train writes
+        held=
+        while IFS= read -r line; do
+            printf '%s\n' "$line" >&3
+            if [ -z "$held" ] && [[ $line == *"$at"* ]]; then
+                held=1
+                # not before rn-train catches SIGINT: it prints that it starts
+                # training just before it sets its handlers
+                for ((i = 0; i < 100000; i++)); do
+                    caught=$(grep -m1 '^SigCgt:' "/proc/$pid/status" 2>/dev/null) || break
+                    (((0x${caught##*[[:space:]]} & 2) != 0)) && break
+                done
+                kill -STOP "$pid"
+                rm -f "$g.at"
+                echo "$pid" >"$g.held.tmp" && mv "$g.held.tmp" "$g.held"
+            fi
+        done)
+    exec 3>&-
+fi
+exec "@REAL@" "$@"
+EOF
+    chmod +x "$GATE_BIN"/cifar-prep "$GATE_BIN"/rn-eval "$GATE_BIN"/rn-plot "$GATE_BIN"/rn-train
     export PIPELINE_BIN=$GATE_BIN RN_GATES="$BATS_FILE_TMPDIR/gates"
     local start=$SECONDS
     pipeline_make_in "$BATS_FILE_TMPDIR/ref" report >"$BATS_FILE_TMPDIR/ref.log" 2>&1 || {
@@ -99,34 +134,21 @@ wait_for() {
         sleep 0.02
     done
 }
-has_records() { [ "$(records "$1")" -ge "$2" ]; }
 
-# tool_pid NAME: the pid of this test's running NAME (matched on its command line)
-tool_pid() {
-    local p
-    for p in $(pgrep -x "$1"); do
-        grep -qF "$R/" "/proc/$p/cmdline" 2>/dev/null && { echo "$p"; return 0; }
-    done
-    return 1
-}
-
-# signal_tool NAME SIG: signal this test's running NAME
-signal_tool() {
-    local pid
-    pid=$(tool_pid "$1") || { echo "$1 is not running: nothing to signal" >&2; return 1; }
-    kill -"$2" "$pid"
-}
-
-# gate TOOL before|after SIG: the next TOOL run is held at that moment, then signalled
-gate() {
-    local tool=$1 when=$2 sig=$3 pid
-    touch "$RN_GATES/$tool.$when"
-    wait_for "$tool was held $when its work" test -s "$RN_GATES/$tool.held" || return 1
-    pid=$(cat "$RN_GATES/$tool.held")
+# hold TOOL before|after, hold rn-train TEXT: ask that the next run of TOOL be
+# held at that moment; wait until it is (stopped); its pid in $held. The caller
+# signals, then lets it go on: kill -CONT "$held".
+hold() {
+    local tool=$1
+    if [ "$tool" = rn-train ]; then
+        printf '%s' "$2" >"$RN_GATES/rn-train.at"
+    else
+        touch "$RN_GATES/$tool.$2"
+    fi
+    wait_for "$tool was held ($2)" test -s "$RN_GATES/$tool.held" || return 1
+    held=$(cat "$RN_GATES/$tool.held")
     rm -f "$RN_GATES/$tool.held"
-    until grep -q '^State:.*T' "/proc/$pid/status" 2>/dev/null; do sleep 0.01; done
-    kill -"$sig" "$pid"
-    kill -CONT "$pid"
+    until grep -q '^State:.*T' "/proc/$held/status" 2>/dev/null; do sleep 0.01; done
 }
 
 # end_make: wait for make, which must fail (it was interrupted); one interruption more
@@ -198,9 +220,11 @@ untimed() {
 
 @test "signals to make (SIGINT, SIGTERM, SIGHUP; to make or to its group) at six moments, each resumed" {
     # Ctrl-C (SIGINT to the group) while the first net trains its first epoch
+    # (it saves a checkpoint, inside the epoch unless the signal came in its last step)
     start_make
-    wait_for "plain-8 started" test -f "$R/runs/plain-8-s1.metrics"
+    hold rn-train "starting at step 0"
     kill -INT -- "-$mk"
+    kill -CONT "$held"
     end_make
     # what make deleted before: the run's memory
     [ -f "$R/runs/plain-8-s1.metrics" ]
@@ -209,33 +233,39 @@ untimed() {
         echo "# (a checkpoint inside epoch 1 next to a metrics file with no record)" >&3
     fi
     # SIGTERM to make alone (kill PID, a service stop) between two epochs of a net
+    : >"$D.log"
     start_make
-    wait_for "plain-14 epoch 1" has_records "$R/runs/plain-14-s1.metrics" 1
+    hold rn-train "epoch 1/3"
     kill -TERM "$mk"
+    kill -CONT "$held"
     end_make
-    [ -f "$R/runs/plain-14-s1.ckpt.safetensors" ]
     grep -q "stopped by SIGTERM" "$D.log"
+    grep -q "train plain-8-s1: resuming from" "$D.log"    # the checkpoint of the first interruption
     # SIGTERM to the group (timeout, a batch scheduler's time limit) later in a run
     start_make
-    wait_for "resnet-8 epoch 2" has_records "$R/runs/resnet-8-s1.metrics" 2
+    hold rn-train "epoch 2/3"
     kill -TERM -- "-$mk"
+    kill -CONT "$held"
     end_make
-    # SIGHUP to the group (the terminal closed) as the last net starts
+    # SIGHUP to the group (the terminal closed) as a net starts
     start_make
-    wait_for "resnet-14 started" test -f "$R/runs/resnet-14-s1.metrics"
+    hold rn-train "starting at step 0"
     kill -HUP -- "-$mk"
+    kill -CONT "$held"
     end_make
     # no figure or table from a run that has not finished
     [ ! -e "$D/report/tables/results.tsv" ]
     [ ! -e "$D/report/figures/loss.png" ]
-    # Ctrl-C among the evaluations, SIGTERM to make among the figures
+    # Ctrl-C as an evaluation starts, SIGTERM to make as a figure was drawn
     start_make
-    wait_for "the first evaluation" test -f "$R/eval/plain-8-s1.eval"
+    hold rn-eval before
     kill -INT -- "-$mk"
+    kill -CONT "$held"
     end_make
     start_make
-    wait_for "the first figure" test -f "$D/report/figures/loss.png"
+    hold rn-plot after
     kill -TERM "$mk"
+    kill -CONT "$held"
     end_make
     [ "$survived" -eq 6 ]
     finish
@@ -244,40 +274,53 @@ untimed() {
 @test "signals to the tools (cifar-prep, rn-train in and between epochs, rn-eval, rn-plot), each resumed" {
     # cifar-prep: SIGTERM as it starts, SIGINT after it wrote its dataset
     start_make
-    gate cifar-prep before TERM
+    hold cifar-prep before
+    kill -TERM "$held"
+    kill -CONT "$held"
     end_make
     [ ! -e "$R/data/train.ds" ]
     start_make
-    gate cifar-prep after INT
+    hold cifar-prep after
+    kill -INT "$held"
+    kill -CONT "$held"
     end_make
     [ -f "$R/data/train.ds" ]
     # rn-train: SIGINT in the first epoch, SIGTERM between epochs, SIGKILL
     start_make
-    wait_for "plain-8 started" test -f "$R/runs/plain-8-s1.metrics"
-    signal_tool rn-train INT
+    hold rn-train "starting at step 0"
+    kill -INT "$held"
+    kill -CONT "$held"
     end_make
     start_make
-    wait_for "plain-14 epoch 1" has_records "$R/runs/plain-14-s1.metrics" 1
-    signal_tool rn-train TERM
+    hold rn-train "epoch 1/3"
+    kill -TERM "$held"
+    kill -CONT "$held"
     end_make
-    [ -f "$R/runs/plain-14-s1.ckpt.safetensors" ]
     start_make
-    wait_for "resnet-8 epoch 2" has_records "$R/runs/resnet-8-s1.metrics" 2
-    signal_tool rn-train KILL
+    hold rn-train "epoch 2/3"
+    kill -KILL "$held"
     end_make
     # rn-eval: SIGTERM as it starts, SIGINT after it wrote its file
     start_make
-    gate rn-eval before TERM
+    hold rn-eval before
+    kill -TERM "$held"
+    kill -CONT "$held"
     end_make
     start_make
-    gate rn-eval after INT
+    hold rn-eval after
+    kill -INT "$held"
+    kill -CONT "$held"
     end_make
     # rn-plot: SIGINT as it starts, SIGTERM after it drew
     start_make
-    gate rn-plot before INT
+    hold rn-plot before
+    kill -INT "$held"
+    kill -CONT "$held"
     end_make
     start_make
-    gate rn-plot after TERM
+    hold rn-plot after
+    kill -TERM "$held"
+    kill -CONT "$held"
     end_make
     [ "$survived" -eq 9 ]
     finish
@@ -286,14 +329,14 @@ untimed() {
 @test "kill -9: of the whole group (a stale lock, taken over), of make alone (its commands go on; a second make is refused)" {
     # everything killed at once inside a training: the lock file names a dead pid
     start_make
-    wait_for "plain-14 epoch 1" has_records "$R/runs/plain-14-s1.metrics" 1
+    hold rn-train "epoch 1/3"
     kill -KILL -- "-$mk"
     end_make
     ! kill -0 "$(cat "$R/.lock")" 2>/dev/null
     # the next run takes the lock over; make alone killed: the make under the
     # lock goes on, and a second run is refused, naming it
     start_make
-    wait_for "resnet-8 epoch 1" has_records "$R/runs/resnet-8-s1.metrics" 1
+    hold rn-train "epoch 1/3"
     kill -KILL "$mk"
     wait "$mk" || true
     local holder
@@ -303,6 +346,7 @@ untimed() {
     assert_failure
     assert_output --partial "$R is in use by another pipeline run, pid $holder (lock file $R/.lock)"
     [ "${#lines[@]}" -eq 1 ]
+    kill -CONT "$held"
     # ... until it ends
     while pgrep -g "$mk" >/dev/null; do sleep 0.05; done
     mk=
