@@ -27,8 +27,9 @@
 # (pipelines/resume.sh), and ends with the same weights, metrics and tables as an
 # uninterrupted run. Figures, tables and the report depend on the info files, so
 # they never draw from a run that has not finished. SIGTERM to make reaches the
-# training through pipelines/run-info.sh; SIGINT to make alone (not from a
-# terminal, which signals the whole group) lets running commands finish, as make does.
+# training through pipelines/run-info.sh. SIGINT to make's pid alone (Ctrl-C
+# signals the whole group) stops nothing: make waits for what it started, which
+# under the lock (below) is the make that runs the rest of the pipeline.
 #
 # One run per results directory: every pipeline goal takes $(RESULTS_DIR)/.lock
 # (pipelines/lock.sh, flock) before make writes anything there. A second `make
