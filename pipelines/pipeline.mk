@@ -17,8 +17,25 @@
 # report` does nothing; changing one net's options (TRAIN_FLAGS.<net> in the profile)
 # retrains that net only; rebuilding a tool reruns what it made. To keep results
 # made by an older binary, tell make the binary is old: make report -o bin/rn-train.
-# A training that was interrupted resumes from its checkpoint when nothing it depends
-# on changed since the checkpoint was written.
+#
+# Interruptions lose nothing. A run's checkpoint and metrics are its memory: they
+# are not make targets, so make never deletes them, and the training's targets are
+# the files written only once it finished (final weights, then the info file), kept
+# (.PRECIOUS) as is every output a tool writes whole (temp file + rename). A training
+# stopped at any moment, by any signal to make or to the tool, resumes from its
+# checkpoint when make runs again and nothing it depends on changed since
+# (pipelines/resume.sh), and ends with the same weights, metrics and tables as an
+# uninterrupted run. Figures, tables and the report depend on the info files, so
+# they never draw from a run that has not finished. SIGTERM to make reaches the
+# training through pipelines/run-info.sh. SIGINT to make's pid alone (Ctrl-C
+# signals the whole group) stops nothing: make waits for what it started, which
+# under the lock (below) is the make that runs the rest of the pipeline.
+#
+# One run per results directory: every pipeline goal takes $(RESULTS_DIR)/.lock
+# (pipelines/lock.sh, flock) before make writes anything there. A second `make
+# report` on that directory is refused at once with one line naming the holder's
+# pid; the lock goes with the last process holding it, so a killed run's lock
+# needs no cleaning. tests/crash.bats interrupts the pipeline at many moments.
 
 PROFILE ?= paper
 PROFILES := $(sort $(filter-out pipeline,$(patsubst pipelines/%.mk,%,$(wildcard pipelines/*.mk))))
@@ -60,21 +77,55 @@ DATA_TRAIN_SETTINGS := $(DATA_TRAIN) source=$(abspath $(CIFAR_DIR))
 DATA_TEST_SETTINGS := $(DATA_TEST) source=$(abspath $(CIFAR_DIR))
 EVAL_SETTINGS := --responses --device $(DEVICE)
 
+# ---------------------------------------------------------------- one run per results directory
+# A pipeline goal is made in two steps: this make takes the results directory's
+# lock (pipelines/lock.sh) and runs make again under it with RN_PIPELINE_LOCK set
+# to the lock it holds. Only that second make defines the pipeline's rules and
+# writes the settings stamps, which make writes while reading this file, before
+# any recipe: so two runs on one directory can never both write. The first make
+# refuses at once (one line) when the lock is held; lock.sh does again,
+# atomically, if two runs start in the same instant.
+PIPELINE_GOALS := report results trainings evaluations figures tables
+PIPELINE_CMDGOALS := $(filter $(PIPELINE_GOALS) $(R)/% $(P)/%,$(MAKECMDGOALS))
+PIPELINE_LOCK := $(abspath $(R))/.lock
+ifeq ($(PIPELINE_CMDGOALS),)
+  PIPELINE_MODE := rules
+else ifeq ($(RN_PIPELINE_LOCK),$(PIPELINE_LOCK))
+  PIPELINE_MODE := locked
+else
+  PIPELINE_MODE := lock
+endif
+
+.PHONY: $(PIPELINE_GOALS) pipeline-help pipeline-lock
+
+ifeq ($(PIPELINE_MODE),lock)
+PIPELINE_HOLDER := $(shell bash pipelines/lock.sh --check $(PIPELINE_LOCK))
+$(if $(PIPELINE_HOLDER),$(error $(PIPELINE_HOLDER)))
+# make passes its options on to the make it runs, but not -o (--old-file, how a
+# rebuilt tool is kept from rerunning what it made): read them from this make's
+# own arguments (-o FILE, -oFILE, --old-file[=]FILE, --assume-old[=]FILE).
+PIPELINE_OLD := $(shell tr '\0' '\n' </proc/$$PPID/cmdline 2>/dev/null | awk 'o { print; o = 0; next } \
+	/^(-o|--old-file|--assume-old)$$/ { o = 1; next } /^--(old-file|assume-old)=/ { sub(/^[^=]*=/, ""); print; next } \
+	/^-o./ { print substr($$0, 3) }')
+$(PIPELINE_CMDGOALS): pipeline-lock ;
+pipeline-lock: export RN_PIPELINE_LOCK := $(PIPELINE_LOCK)
+pipeline-lock: export RN_PIPELINE_OLD := $(addprefix -o ,$(PIPELINE_OLD))
+pipeline-lock:
+	+@bash pipelines/lock.sh $(PIPELINE_LOCK) $(MAKE) --no-print-directory $$RN_PIPELINE_OLD $(PIPELINE_CMDGOALS)
+
+else
 # ---------------------------------------------------------------- settings stamps
 # Written while make reads this file (not by a rule), and only when the text
 # changed: a rule would have to run every time, and `make -q report` could then
-# never say "up to date". Only for goals that use the pipeline.
-PIPELINE_GOALS := report results trainings evaluations figures tables
+# never say "up to date". Only under the lock, for goals that use the pipeline.
 write_if_changed = $(shell mkdir -p $(dir $(1)) && { printf '%s\n' '$(2)' | cmp -s - $(1) || printf '%s\n' '$(2)' > $(1); })
-ifneq ($(filter $(PIPELINE_GOALS) $(R)/% $(P)/%,$(MAKECMDGOALS)),)
+ifeq ($(PIPELINE_MODE),locked)
   $(call write_if_changed,$(S)/data-train,$(DATA_TRAIN_SETTINGS))
   $(call write_if_changed,$(S)/data-test,$(DATA_TEST_SETTINGS))
   $(call write_if_changed,$(S)/eval,$(EVAL_SETTINGS))
   $(foreach r,$(RUNS),$(call write_if_changed,$(S)/$(r).init,$(call init_settings,$(call run_net,$(r)),$(r))))
   $(foreach r,$(RUNS),$(call write_if_changed,$(S)/$(r).train,$(call train_settings,$(call run_net,$(r)),$(r))))
 endif
-
-.PHONY: $(PIPELINE_GOALS) pipeline-help
 
 # ---------------------------------------------------------------- data
 # Without the dataset, `make report` fetches it first (only for the default
@@ -99,22 +150,26 @@ $(R)/init/%.safetensors: $(BINDIR)/rn-init $(S)/%.init
 	@mkdir -p $(@D)
 	$(BINDIR)/$(call init_settings,$(call run_net,$*),$*) --quiet -o $@
 
-# One training writes the final weights, the checkpoint, the metrics and the
-# run's info file together (a grouped target: one recipe run makes them all).
+# rn-train given as old (make report -o bin/rn-train) does not stop a resume either
+PIPELINE_OLD_FILES := $(filter-out -o,$(RN_PIPELINE_OLD))
+
+# One training writes the final weights and then the run's info file: its targets
+# (a grouped target: one recipe run makes both), which exist only once the run
+# finished. Its checkpoint and metrics, rewritten while it trains, are not targets:
+# make deletes the targets of a recipe it interrupts, and these hold the run's
+# progress. pipelines/resume.sh removes the targets, then says whether the run
+# resumes from its checkpoint; exec makes run-info.sh the recipe's process, so
+# make's SIGTERM reaches it (and it passes it to rn-train, which saves and stops).
 define training_rule
-$(R)/runs/$(1).safetensors $(R)/runs/$(1).ckpt.safetensors $(R)/runs/$(1).metrics $(R)/runs/$(1).info &: \
+$(R)/runs/$(1).safetensors $(R)/runs/$(1).info &: \
 		$(R)/init/$(1).safetensors $(R)/data/train.ds $(R)/data/test.ds $(BINDIR)/rn-train $(S)/$(1).train
 	@mkdir -p $(R)/runs
 	@echo "train $(1): log in $(R)/runs/$(1).log"
-	@resume="--init $(R)/init/$(1).safetensors"; ckpt=$(R)/runs/$(1).ckpt.safetensors; \
-	if [ -f $$$$ckpt ] && [ -f $(R)/runs/$(1).metrics ] && [ ! -f $(R)/runs/$(1).safetensors ] && \
-	   [ -z "$$$$(find $(R)/init/$(1).safetensors $(R)/data/train.ds $(R)/data/test.ds $(BINDIR)/rn-train \
-	              $(S)/$(1).train -newer $$$$ckpt)" ]; then \
-		echo "train $(1): resuming from $$$$ckpt"; resume="--resume $$$$ckpt"; \
-	else rm -f $$$$ckpt $(R)/runs/$(1).metrics; fi; \
-	$(RUN) bash pipelines/run-info.sh $(R)/runs/$(1).info $(R)/runs/$(1).log "$(call net_label,$(call run_net,$(1))) seed $(call run_seed,$(1))" $(GIT_COMMIT) -- \
-	$(PIPE_BIN)/rn-train --train $(R)/data/train.ds --test $(R)/data/test.ds $$$$resume \
-		-o $(R)/runs/$(1).safetensors --checkpoint $$$$ckpt --metrics $(R)/runs/$(1).metrics \
+	@from=$$$$(bash pipelines/resume.sh $(R)/runs/$(1) $(R)/init/$(1).safetensors \
+		$(R)/data/train.ds $(R)/data/test.ds $(filter-out $(PIPELINE_OLD_FILES),$(BINDIR)/rn-train) $(S)/$(1).train) && \
+	exec $(RUN) bash pipelines/run-info.sh $(R)/runs/$(1).info $(R)/runs/$(1).log "$(call net_label,$(call run_net,$(1))) seed $(call run_seed,$(1))" $(GIT_COMMIT) -- \
+	$(PIPE_BIN)/rn-train --train $(R)/data/train.ds --test $(R)/data/test.ds $$$$from \
+		-o $(R)/runs/$(1).safetensors --checkpoint $(R)/runs/$(1).ckpt.safetensors --metrics $(R)/runs/$(1).metrics \
 		--label "$(call net_label,$(call run_net,$(1))) seed $(call run_seed,$(1))" \
 		$(call train_settings,$(call run_net,$(1)),$(1))
 endef
@@ -141,9 +196,11 @@ FIGURES := $(filter-out $(FIG)/samples.svg,$(FIGURES))
 TABLE_NAMES := results params network training comparison runs
 TABLES := $(foreach t,$(TABLE_NAMES),$(TAB)/$(t).md $(TAB)/$(t).tsv)
 
-# Static pattern rules: each figure and table is made by its own command.
+# Static pattern rules: each figure and table is made by its own command. What
+# reads a run's metrics or checkpoint depends on its info file ($(INFOS)), which
+# exists only once the run finished, never on the metrics themselves.
 METRIC_FIGURES := $(foreach f,loss accuracy error lr,$(FIG)/$(f).png $(FIG)/$(f).svg)
-$(METRIC_FIGURES): $(FIG)/%: $(METRICS) $(PLOT)
+$(METRIC_FIGURES): $(FIG)/%: $(INFOS) $(PLOT)
 	@mkdir -p $(@D)
 	$(PLOT) $(basename $*) --quiet $(METRICS) -o $@
 $(FIG)/responses.png $(FIG)/responses.svg: $(FIG)/%: $(EVALS) $(PLOT)
@@ -158,7 +215,7 @@ endef
 $(foreach n,$(NETS),$(eval $(call confusion_rule,$(n))))
 # the diagrams: drawn from the network description of ARCH_NET
 DIAGRAM_SETTINGS := --arch $(call net_arch,$(ARCH_NET)) --depth $(call net_depth,$(ARCH_NET)) --shortcut $(call net_shortcut,$(ARCH_NET))
-ifneq ($(filter $(PIPELINE_GOALS) $(R)/% $(P)/%,$(MAKECMDGOALS)),)
+ifeq ($(PIPELINE_MODE),locked)
   $(call write_if_changed,$(S)/diagrams,$(DIAGRAM_SETTINGS))
 endif
 $(FIG)/blocks.png $(FIG)/blocks.svg: $(PLOT) $(S)/diagrams
@@ -171,23 +228,30 @@ $(FIG)/samples.png: $(R)/data/test.ds $(BINDIR)/cifar-prep
 	@mkdir -p $(@D)
 	$(BINDIR)/cifar-prep --quiet --grid $@ $(R)/data/test.ds
 
-$(foreach t,results comparison,$(TAB)/$(t).md $(TAB)/$(t).tsv): $(TAB)/%: $(METRICS) $(PLOT)
+$(foreach t,results comparison,$(TAB)/$(t).md $(TAB)/$(t).tsv): $(TAB)/%: $(INFOS) $(PLOT)
 	@mkdir -p $(@D)
 	$(PLOT) table $(basename $*) --quiet $(METRICS) -o $@
 $(foreach t,params network,$(TAB)/$(t).md $(TAB)/$(t).tsv): $(TAB)/%: $(WEIGHTS) $(PLOT)
 	@mkdir -p $(@D)
 	$(PLOT) table $(basename $*) --quiet $(WEIGHTS) -o $@
-$(TAB)/training.md $(TAB)/training.tsv: $(METRICS) $(CKPTS) $(PLOT)
+$(TAB)/training.md $(TAB)/training.tsv: $(INFOS) $(PLOT)
 	@mkdir -p $(@D)
 	$(PLOT) table training --quiet $(METRICS) $(CKPTS) -o $@
-$(TAB)/runs.md $(TAB)/runs.tsv: $(METRICS) $(INFOS) $(PLOT)
+$(TAB)/runs.md $(TAB)/runs.tsv: $(INFOS) $(PLOT)
 	@mkdir -p $(@D)
 	$(PLOT) table runs --quiet $(METRICS) $(INFOS) -o $@
+
+# Outputs that a tool writes whole (temp file, then rename) are complete whenever
+# they exist: make keeps them when interrupted instead of deleting what it had
+# just finished. Not report.md: its recipe goes on after writing it (report.html),
+# and deleting it on an interruption is what makes the next run finish that.
+.PRECIOUS: $(R)/data/train.ds $(R)/data/test.ds $(RUNS:%=$(R)/init/%.safetensors) $(WEIGHTS) $(INFOS) \
+	$(EVALS) $(FIGURES) $(TABLES)
 
 # ---------------------------------------------------------------- the report
 # report.info: what the report states about the whole run (profile, protocol,
 # commit, hardware, dataset checksums), written by the same recipe as the report.
-$(P)/report.md: report/template.md $(FIGURES) $(TABLES) $(METRICS) $(INFOS) $(CKPTS) $(EVALS) $(PLOT) \
+$(P)/report.md: report/template.md $(FIGURES) $(TABLES) $(INFOS) $(EVALS) $(PLOT) \
 		pipelines/report-info.sh
 	@mkdir -p $(@D)
 	bash pipelines/report-info.sh "$(PROFILE)" "$(PROFILE_TITLE)" "$(PROTOCOL)" "$(NETS)" "$(SEEDS)" "$(DEVICE)" \
@@ -199,10 +263,12 @@ $(P)/report.md: report/template.md $(FIGURES) $(TABLES) $(METRICS) $(INFOS) $(CK
 
 report: $(P)/report.md
 results: trainings evaluations
-trainings: $(WEIGHTS)
+trainings: $(WEIGHTS) $(INFOS)
 evaluations: $(EVALS)
 figures: $(FIGURES)
 tables: $(TABLES)
+
+endif # PIPELINE_MODE
 
 pipeline-help:
 	@echo "profile $(PROFILE) ($(PROFILE_TITLE)): nets $(NETS), seeds $(SEEDS), device $(DEVICE)"
