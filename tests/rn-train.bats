@@ -54,6 +54,7 @@ train() {
     assert_success
     [ "${#lines[@]}" -eq 4 ]                  # header + 3 epochs
     assert_line --index 1 --regexp '^1	8	0\.1	'
+    assert_line --index 2 --regexp '^2	16	0\.1	'            # epoch index 1: not yet
     assert_line --index 3 --regexp '^3	24	0\.01[0-9]*	'   # lr x0.1 from epoch index 2 (--milestones 2)
     ls -a | grep -c tmp | grep -qx 0          # no temporary files left
 }
@@ -137,6 +138,72 @@ train() {
     run train --resume a.ckpt.safetensors -o a.safetensors --epochs 2 --lr 0.05 --force
     assert_success
     assert_output --partial "warning"
+}
+
+@test "rn-train: the schedule in the metrics' lr column: warm-up, milestones in iterations" {
+    # 120 images in batches of 60: 2 steps per epoch, and each record holds the lr of
+    # the epoch's last step (1, 3, 5, 7, 9). Warm-up: steps 0-2 at 0.02; then 0.1, x0.5
+    # from step 6 and again from step 9 (--milestone-unit iter: as epochs they would
+    # never come). A milestone or a warm-up one step early or late shows in one row.
+    rn-train -q --train "$D/train.ds" --init "$D/r8.safetensors" -o s.safetensors --metrics s.metrics \
+        --batch 60 --epochs 5 --milestone-unit iter --milestones 6,9 --gamma 0.5 --warmup-iters 3 --warmup-lr 0.02
+    run rn-eval --tsv s.metrics
+    assert_success
+    run cut -f1-3 <<<"$output"
+    assert_output "$(printf 'epoch\titeration\tlr\n1\t2\t0.02\n2\t4\t0.1\n3\t6\t0.1\n4\t8\t0.05\n5\t10\t0.025')"
+    # the training error is a fraction of the images; the loss is not
+    rn-eval --tsv s.metrics | awk -F'\t' 'NR > 1 && !($5 >= 0 && $5 <= 1 && $4 > 0.5) { bad = 1 } END { exit bad }'
+}
+
+@test "rn-train: weight decay reaches the optimizer: one step with 0, 1e-4 (the default) and 0.1" {
+    # one SGD step from the same weights and batch: the decay changes each parameter by
+    # exactly -lr * wd * w (tests/helpers/wd_check.py computes it from the files)
+    for wd in 0 1e-4 0.1; do
+        rn-train -q --train "$D/train.ds" --init "$D/r8.safetensors" -o "w$wd.safetensors" \
+            --batch 16 --lr 0.05 --max-steps 1 --weight-decay "$wd"
+    done
+    rn-train -q --train "$D/train.ds" --init "$D/r8.safetensors" -o wdefault.safetensors --batch 16 --lr 0.05 --max-steps 1
+    run python3 "$REPO_ROOT/tests/helpers/wd_check.py" 0.05 "$D/r8.safetensors" w0.safetensors \
+        1e-4:w1e-4.safetensors 0.1:w0.1.safetensors 1e-4:wdefault.safetensors
+    echo "$output"
+    assert_success
+    assert_output --partial "3 runs, 37 tensors each, 0 wrong"
+    # the checkpoint's recipe holds it: resuming with another decay is refused
+    run rn-train -q --train "$D/train.ds" --resume w1e-4.ckpt.safetensors -o x.safetensors --batch 16 --lr 0.05 \
+        --max-steps 2 --weight-decay 0
+    assert_failure 1
+    assert_output --partial "weight_decay=0.0001 but this run has weight_decay=0"
+}
+
+@test "rn-train: shuffling changes the order of the batches, --no-shuffle keeps the file's" {
+    train --init "$D/r8.safetensors" -o a.safetensors --max-steps 2 --no-augment
+    train --init "$D/r8.safetensors" -o b.safetensors --max-steps 2 --no-augment --no-shuffle
+    ! cmp -s a.safetensors b.safetensors
+    run train --resume b.ckpt.safetensors -o b.safetensors --max-steps 3 --no-augment
+    assert_failure 1
+    assert_output --partial "shuffle=0 but this run has shuffle=1"
+}
+
+@test "rn-train: data order and augmentation equal an independent computation, epoch by epoch" {
+    # tests/helpers/data_order.py writes the dataset whose plain order gives the batches
+    # that shuffling and augmentation (pad 4, crop, flip) of epoch E should give; training
+    # on it with --no-shuffle --no-augment must give the same bits. Epoch 2 resumes the
+    # epoch-1 checkpoint on epoch 2's file (--force: another dataset, another recipe).
+    local order="$REPO_ROOT/tests/helpers/data_order.py" plain=(--batch 40 --no-shuffle --no-augment)
+    python3 "$order" "$D/train.ds" e1.ds 1 0 --shuffle --augment 4
+    python3 "$order" "$D/train.ds" e2.ds 1 1 --shuffle --augment 4
+    python3 "$order" "$D/train.ds" unshuffled.ds 1 0 --augment 4
+    rn-train -q --train "$D/train.ds" --init "$D/r8.safetensors" --batch 40 --epochs 1 -o a1.safetensors \
+        --checkpoint a.ckpt
+    rn-train -q --train "$D/train.ds" --resume a.ckpt --batch 40 --epochs 2 -o a2.safetensors --checkpoint a.ckpt
+    rn-train -q --train e1.ds --init "$D/r8.safetensors" "${plain[@]}" --epochs 1 -o b1.safetensors --checkpoint b.ckpt
+    cmp a1.safetensors b1.safetensors
+    rn-train -q --train e2.ds --resume b.ckpt "${plain[@]}" --epochs 2 --force -o b2.safetensors \
+        --checkpoint b.ckpt 2>/dev/null
+    cmp a2.safetensors b2.safetensors
+    # the comparison can fail: the same augmentation in the file's order differs
+    rn-train -q --train unshuffled.ds --init "$D/r8.safetensors" "${plain[@]}" --epochs 1 -o c1.safetensors
+    ! cmp -s a1.safetensors c1.safetensors
 }
 
 @test "rn-train: a diverging run stops with one line naming epoch and step" {
