@@ -78,6 +78,11 @@ ifeq ($(CUDA),1)
                 -lcudnn -lcudart -lstdc++
 else
   CUDA_OBJS :=
+  # Off on purpose (CUDA=0, SAN=1) although nvcc and cuDNN are there: test_cuda then
+  # skips on a GPU machine instead of failing as a build that lost its backend does.
+  ifeq ($(CUDA_FOUND),1)
+    ALL_CFLAGS += -DRN_CUDA_OFF_ON_PURPOSE=1
+  endif
   # Said once (sub-makes inherit RN_CUDA_NOTE_SAID), and only when the toolchain
   # is missing: CUDA=0 and SAN=1 turn the backend off on purpose.
   ifeq ($(NEED_DEPS)$(CUDA_FOUND)$(RN_CUDA_NOTE_SAID),10)
