@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # rn-train: outputs, bitwise determinism (same seed, 1 vs 2 threads), resume
-# (after --epochs/--max-steps, after kill -9, after SIGINT mid-epoch) equal to
+# (after --epochs/--max-steps, after kill -9, after SIGINT; the kills wait for a
+# checkpoint to exist, no timing) equal to
 # an uninterrupted run, learning, NaN stop, and bad input.
 
 load helpers/common
@@ -49,7 +50,8 @@ train() {
 @test "rn-train writes final weights, a checkpoint and one metrics record per epoch" {
     run train --init "$D/r8.safetensors" -o final.safetensors --metrics run.metrics --epochs 3
     assert_success
-    [ -s final.safetensors ] && [ -s final.ckpt.safetensors ]
+    [ -s final.safetensors ]
+    [ -s final.ckpt.safetensors ]
     run rn-eval --tsv run.metrics
     assert_success
     [ "${#lines[@]}" -eq 4 ]                  # header + 3 epochs
@@ -92,37 +94,63 @@ train() {
     diff <(numbers full.metrics) <(numbers part.metrics)
 }
 
+# Waits until FILE exists (an observable state, polled; no fixed delay), then stops
+# PID with SIGSTOP so that nothing moves while the test looks; fails if PID ends
+# first or nothing appears in 10 minutes (a very slow machine).
+stop_when_exists() {
+    local file=$1 pid=$2
+    for _ in $(seq 1 30000); do
+        if [ -e "$file" ]; then
+            kill -STOP "$pid"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.02
+    done
+    return 1
+}
+
 @test "rn-train: kill -9 after a checkpoint, resume: bitwise the same weights and metrics" {
-    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 8 --milestones 3 --epochs 4 -q)
-    rn-train "${args[@]}" --init "$D/r8.safetensors" -o full.safetensors --metrics full.metrics
-    rn-train "${args[@]}" --init "$D/r8.safetensors" -o k.safetensors --metrics k.metrics &
+    # The run asks for 1000 epochs, so it cannot end before it is stopped, whatever the
+    # machine's speed; it is stopped once its first checkpoint exists, then killed. It
+    # got to epoch E (E >= 1 records); resumed to E + 2 epochs, it must equal an
+    # uninterrupted run of E + 2 epochs (the number of epochs is not in the recipe).
+    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 8 --milestones 3 -q)
+    rn-train "${args[@]}" --init "$D/r8.safetensors" -o k.safetensors --metrics k.metrics --epochs 1000 &
     pid=$!
-    for _ in $(seq 1 600); do [ -e k.ckpt.safetensors ] && break; sleep 0.02; done
+    stop_when_exists k.ckpt.safetensors "$pid"
     kill -9 "$pid"
     wait "$pid" || true
-    [ -e k.ckpt.safetensors ]
-    [ ! -e k.safetensors ]                     # killed before the end: the test means something
-    rn-train "${args[@]}" --resume k.ckpt.safetensors -o k.safetensors --metrics k.metrics
+    [ ! -e k.safetensors ]
+    epochs=$(( $(rn-eval --tsv k.metrics | wc -l) - 1 + 2 ))
+    [ "$epochs" -ge 3 ]
+    rn-train "${args[@]}" --init "$D/r8.safetensors" -o full.safetensors --metrics full.metrics --epochs "$epochs"
+    rn-train "${args[@]}" --resume k.ckpt.safetensors -o k.safetensors --metrics k.metrics --epochs "$epochs"
     cmp full.safetensors k.safetensors
     diff <(numbers full.metrics) <(numbers k.metrics)
 }
 
 @test "rn-train: SIGINT saves mid-epoch, says how to resume, and the resumed run is identical" {
-    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 4 --milestones 1 --epochs 3 -q)
-    rn-train "${args[@]}" --init "$D/r8.safetensors" -o full.safetensors --metrics full.metrics
-    rn-train "${args[@]}" --init "$D/r8.safetensors" -o i.safetensors --metrics i.metrics 2> err &
+    # As above: a run that cannot end by itself, stopped after its first checkpoint,
+    # then SIGINT and SIGCONT: it saves where it stands (epoch E, mid-epoch or not)
+    # and says so; resumed to E + 1 epochs it equals an uninterrupted run of E + 1.
+    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 4 --milestones 1 -q)
+    rn-train "${args[@]}" --init "$D/r8.safetensors" -o i.safetensors --metrics i.metrics --epochs 1000 2> err &
     pid=$!
-    # after the first epoch's checkpoint: the signal lands inside epoch 2 (30 steps)
-    for _ in $(seq 1 600); do [ -e i.ckpt.safetensors ] && break; sleep 0.02; done
+    stop_when_exists i.ckpt.safetensors "$pid"
     kill -INT "$pid"
+    kill -CONT "$pid"
     status=0
     wait "$pid" || status=$?
     [ "$status" -eq 1 ]
     run cat err
-    assert_output --regexp '^rn-train: interrupted at epoch [23] step [0-9]+; resume with: rn-train --resume i\.ckpt\.safetensors \.\.\.$'
+    assert_output --regexp '^rn-train: interrupted at epoch [0-9]+ step [0-9]+; resume with: rn-train --resume i\.ckpt\.safetensors \.\.\.$'
     [ "${#lines[@]}" -eq 1 ]
     [ ! -e i.safetensors ]
-    rn-train "${args[@]}" --resume i.ckpt.safetensors -o i.safetensors --metrics i.metrics
+    epochs=$(( $(sed 's/^rn-train: interrupted at epoch \([0-9]*\) .*/\1/' err) + 1 ))
+    [ "$epochs" -ge 3 ]
+    rn-train "${args[@]}" --init "$D/r8.safetensors" -o full.safetensors --metrics full.metrics --epochs "$epochs"
+    rn-train "${args[@]}" --resume i.ckpt.safetensors -o i.safetensors --metrics i.metrics --epochs "$epochs"
     cmp full.safetensors i.safetensors
     diff <(numbers full.metrics) <(numbers i.metrics)
 }
@@ -226,7 +254,8 @@ train() {
     assert_failure 1
     assert_output --regexp "train\.ds has 10 classes but the weights .*r8c5\.safetensors have 5"
     [ "${#lines[@]}" -eq 1 ]
-    [ ! -e x.safetensors ] && [ ! -e x.ckpt.safetensors ]
+    [ ! -e x.safetensors ]
+    [ ! -e x.ckpt.safetensors ]
 }
 
 @test "rn-train: a dataset that is not 3x32x32" {
@@ -277,7 +306,8 @@ PY
     run train --init "$D/r8.safetensors" -o out.safetensors --metrics missing/run.metrics --epochs 1
     assert_failure 1
     assert_output --partial "missing/run.metrics"
-    [ ! -e out.safetensors ] && [ ! -e out.ckpt.safetensors ]
+    [ ! -e out.safetensors ]
+    [ ! -e out.ckpt.safetensors ]
     [ -z "$(ls -A | grep -v notadir)" ]
 }
 

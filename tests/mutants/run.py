@@ -134,6 +134,9 @@ def run_test(tree, spec, log):
                                 timeout=TEST_LIMIT).returncode
         except subprocess.TimeoutExpired:
             return "timeout"
+        except FileNotFoundError as e:
+            f.write(f"missing: {e.filename}\n")
+            return "fail"
     return "pass" if rc == 0 else "fail"
 
 
