@@ -78,6 +78,11 @@ ifeq ($(CUDA),1)
                 -lcudnn -lcudart -lstdc++
 else
   CUDA_OBJS :=
+  # Off on purpose (CUDA=0, SAN=1) although nvcc and cuDNN are there: test_cuda then
+  # skips on a GPU machine instead of failing as a build that lost its backend does.
+  ifeq ($(CUDA_FOUND),1)
+    ALL_CFLAGS += -DRN_CUDA_OFF_ON_PURPOSE=1
+  endif
   # Said once (sub-makes inherit RN_CUDA_NOTE_SAID), and only when the toolchain
   # is missing: CUDA=0 and SAN=1 turn the backend off on purpose.
   ifeq ($(NEED_DEPS)$(CUDA_FOUND)$(RN_CUDA_NOTE_SAID),10)
@@ -97,7 +102,7 @@ UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/tests/%)
 BENCH_SRCS  := $(wildcard tests/bench/*.c)
 BENCH_BINS  := $(BENCH_SRCS:tests/bench/%.c=$(BUILDDIR)/bench/%)
 
-.PHONY: all tools clean distclean test test-unit test-bats help bench data check-cuda
+.PHONY: all tools clean distclean test test-unit test-bats help bench data check-cuda mutants
 all: tools
 tools: $(TOOL_BINS)
 
@@ -158,14 +163,22 @@ $(BUILDDIR)/bench/%: $(BUILDDIR)/tests/bench/%.o $(LIBRN)
 BATS_FILES ?= $(sort $(wildcard tests/*.bats))
 export RN_BIN = $(abspath $(BINDIR))
 export RN_BUILD = $(abspath $(BUILDDIR))
+# Each part's seconds go to $(BUILDDIR)/.times-*; `make test` ends with their table.
 test: test-unit test-bats
+	@bash tests/timings.sh $(BUILDDIR)/.times-unit $(BUILDDIR)/.times-bats
 test-unit: $(UNIT_BINS)
-	@bash tests/run-unit.sh $(UNIT_BINS)
+	@RN_TEST_TIMES=$(BUILDDIR)/.times-unit bash tests/run-unit.sh $(UNIT_BINS)
 test-bats: tools $(UNIT_BINS)
-	@bats $(BATS_FILES)
+	@RN_TEST_TIMES=$(BUILDDIR)/.times-bats bash tests/run-bats.sh $(BATS_FILES)
 
 bench: tools $(BENCH_BINS)
 	@bash tests/bench/run-bench.sh
+
+# The mutation check: builds a copy of the tree, plants each bug of
+# tests/mutants/mutants.txt in turn and runs the tests that must catch it.
+# MUTANTS="id ..." runs those only.
+mutants:
+	@python3 tests/mutants/run.py $(MUTANTS)
 
 # ---------------------------------------------------------------- data
 RN_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rn-cifar
@@ -182,6 +195,7 @@ help:
 	@echo "  make test-bats        Bats tests only (BATS_FILES=tests/x.bats for one file)"
 	@echo "  make data             download/verify CIFAR-10 into \$$RN_CACHE ($(RN_CACHE))"
 	@echo "  make report           run PROFILE's experiments and write report/PROFILE/ (PROFILE=paper|smoke|ci)"
+	@echo "  make mutants          plant each bug of tests/mutants/mutants.txt in a copy; the tests must catch it"
 	@echo "  make bench            speed table: our tools against PyTorch when python3-torch is installed"
 	@echo "  make fuzz             fuzz every file reader with libFuzzer (clang), FUZZ_SECONDS each (default 60)"
 	@echo "  make fuzz-ci          the same, FUZZ_CI_SECONDS each (default 4): what CI runs"

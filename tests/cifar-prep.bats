@@ -446,7 +446,8 @@ PY
     assert_equal "$status" 1
     assert_output --partial "plainfile/out.ds"
     if [ "$(id -u)" -ne 0 ]; then   # root writes anywhere: the mode test needs a user
-        mkdir ro && chmod 555 ro
+        mkdir ro
+        chmod 555 ro
         run cifar-prep --test -o ro/out.ds bins
         assert_failed_cleanly 1 "ro/out.ds" ro/out.ds
     fi

@@ -43,6 +43,13 @@ assert sum(1 for e in root.iter() if e.tag.endswith("path")) > 5, f"{path}: no p
 PY
 }
 
+# a column of the report's results table (TSV) for one net, by the column's name
+results_col() {
+    awk -F'\t' -v net="$1" -v name="$2" '
+        NR == 1 { for (i = 1; i <= NF; i++) if (!c && index($i, name) == 1) c = i; next }
+        $1 == net && c { print $c }' "$BATS_FILE_TMPDIR/report/tables/results.tsv"
+}
+
 setup_file() {
     make_tiny_batches "$BATS_FILE_TMPDIR/batches" 20
     local start=$SECONDS
@@ -104,10 +111,27 @@ setup() {
     assert_output 0
     run cat "$P/report.md"
     assert_output --partial "Profile \`ci\`"
-    for o in "Degradation." "Not overfitting." "Residual learning fixes it." "Residual nets train better."; do
-        assert_output --partial "$o"
-    done
-    assert_output --partial "Plain-14 ends"
+    # the observations' sentences are computed (the headings around them are template
+    # text): each one's direction must agree with the numbers of the results table
+    local a8 a14 l8 l14 r14 word
+    a8=$(results_col Plain-8 final_test_acc) a14=$(results_col Plain-14 final_test_acc)
+    l8=$(results_col Plain-8 final_train_loss) l14=$(results_col Plain-14 final_train_loss)
+    r14=$(results_col ResNet-14 final_test_acc)
+    [ -n "$a8" ]
+    [ -n "$a14" ]
+    [ -n "$l8" ]
+    [ -n "$l14" ]
+    [ -n "$r14" ]
+    if awk -v a="$a14" -v b="$a8" 'BEGIN { exit !(a < b) }'; then
+        assert_output --regexp '\*\*Degradation: yes\.\*\* Plain-14 ends [0-9.]+ pp BELOW Plain-8'
+    elif awk -v a="$a14" -v b="$a8" 'BEGIN { exit !(a > b) }'; then
+        assert_output --regexp '\*\*Degradation: not shown in this run\.\*\* Plain-14 ends [0-9.]+ pp above Plain-8'
+    fi
+    word=$(awk -v a="$l14" -v b="$l8" 'BEGIN { print a > b ? "HIGHER" : a < b ? "LOWER" : "" }')
+    [ -z "$word" ] || assert_output --partial "Plain-14 ends with a $word training loss than Plain-8"
+    word=$(awk -v a="$r14" -v b="$a14" 'BEGIN { print a > b ? "above" : a < b ? "below" : "" }')
+    [ -z "$word" ] || assert_output --regexp "ResNet-14 ends [0-9.]+ pp $word Plain-14"
+    assert_output --regexp 'ResNet-14 ends with a (HIGHER|LOWER|the SAME) training loss than Plain-14'
     assert_output --partial "| ResNet-14 |"
     # dataset checksums and the commit
     run grep -E -c 'train `[0-9a-f]{64}`, test `[0-9a-f]{64}`' "$P/report.md"
@@ -204,5 +228,26 @@ setup() {
     run grep -c -- "--gamma 0.5" "$R/settings/plain-14-s1.train"
     assert_output 1
     run pipeline_make -q report 'TRAIN_FLAGS.plain-14=--gamma 0.5'
+    assert_success
+}
+
+@test "an interrupted training resumes from its checkpoint instead of starting again" {
+    # the state a killed make leaves: checkpoint and metrics, no final weights
+    local run=resnet-8-s1
+    cp "$R/runs/$run.safetensors" keep.safetensors
+    cp "$R/runs/$run.metrics" keep.metrics
+    rm "$R/runs/$run.safetensors"
+    run pipeline_make report
+    assert_success
+    assert_output --partial "train $run: resuming from $R/runs/$run.ckpt.safetensors"
+    cmp keep.safetensors "$R/runs/$run.safetensors"
+    # nothing trained again: the records, their timing columns included, are the same bytes
+    cmp keep.metrics "$R/runs/$run.metrics"
+    # (not checked here: that this make leaves nothing to do. It does leave the
+    # figures of the rewritten metrics file to the next make, a bookkeeping bug of
+    # the resume path reported separately; a second make finishes the work.)
+    run pipeline_make report
+    assert_success
+    run pipeline_make -q report
     assert_success
 }

@@ -54,7 +54,8 @@ params() {
     [ -s w.safetensors ]
     run --separate-stderr rn-init --quiet --arch resnet --depth 20 -o q.safetensors
     assert_success
-    [ -z "$output" ] && [ -z "$stderr" ]
+    [ -z "$output" ]
+    [ -z "$stderr" ]
     cmp w.safetensors q.safetensors
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # rn-train: outputs, bitwise determinism (same seed, 1 vs 2 threads), resume
-# (after --epochs/--max-steps, after kill -9, after SIGINT mid-epoch) equal to
+# (after --epochs/--max-steps, after kill -9, after SIGINT; the kills wait for a
+# checkpoint to exist, no timing) equal to
 # an uninterrupted run, learning, NaN stop, and bad input.
 
 load helpers/common
@@ -49,11 +50,13 @@ train() {
 @test "rn-train writes final weights, a checkpoint and one metrics record per epoch" {
     run train --init "$D/r8.safetensors" -o final.safetensors --metrics run.metrics --epochs 3
     assert_success
-    [ -s final.safetensors ] && [ -s final.ckpt.safetensors ]
+    [ -s final.safetensors ]
+    [ -s final.ckpt.safetensors ]
     run rn-eval --tsv run.metrics
     assert_success
     [ "${#lines[@]}" -eq 4 ]                  # header + 3 epochs
     assert_line --index 1 --regexp '^1	8	0\.1	'
+    assert_line --index 2 --regexp '^2	16	0\.1	'            # epoch index 1: not yet
     assert_line --index 3 --regexp '^3	24	0\.01[0-9]*	'   # lr x0.1 from epoch index 2 (--milestones 2)
     ls -a | grep -c tmp | grep -qx 0          # no temporary files left
 }
@@ -91,39 +94,63 @@ train() {
     diff <(numbers full.metrics) <(numbers part.metrics)
 }
 
+# Waits until FILE exists (an observable state, polled; no fixed delay), then stops
+# PID with SIGSTOP so that nothing moves while the test looks; fails if PID ends
+# first or nothing appears in 10 minutes (a very slow machine).
+stop_when_exists() {
+    local file=$1 pid=$2
+    for _ in $(seq 1 30000); do
+        if [ -e "$file" ]; then
+            kill -STOP "$pid"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.02
+    done
+    return 1
+}
+
 @test "rn-train: kill -9 after a checkpoint, resume: bitwise the same weights and metrics" {
-    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 8 --milestones 3 --epochs 4 -q)
-    rn-train "${args[@]}" --init "$D/r8.safetensors" -o full.safetensors --metrics full.metrics
-    rn-train "${args[@]}" --init "$D/r8.safetensors" -o k.safetensors --metrics k.metrics &
+    # The run asks for 1000 epochs, so it cannot end before it is stopped, whatever the
+    # machine's speed; it is stopped once its first checkpoint exists, then killed. It
+    # got to epoch E (E >= 1 records); resumed to E + 2 epochs, it must equal an
+    # uninterrupted run of E + 2 epochs (the number of epochs is not in the recipe).
+    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 8 --milestones 3 -q)
+    rn-train "${args[@]}" --init "$D/r8.safetensors" -o k.safetensors --metrics k.metrics --epochs 1000 &
     pid=$!
-    for _ in $(seq 1 600); do [ -e k.ckpt.safetensors ] && break; sleep 0.02; done
+    stop_when_exists k.ckpt.safetensors "$pid"
     kill -9 "$pid"
     wait "$pid" || true
-    [ -e k.ckpt.safetensors ]
-    [ ! -e k.safetensors ]                     # killed before the end: the test means something
-    rn-train "${args[@]}" --resume k.ckpt.safetensors -o k.safetensors --metrics k.metrics
+    [ ! -e k.safetensors ]
+    epochs=$(( $(rn-eval --tsv k.metrics | wc -l) - 1 + 2 ))
+    [ "$epochs" -ge 3 ]
+    rn-train "${args[@]}" --init "$D/r8.safetensors" -o full.safetensors --metrics full.metrics --epochs "$epochs"
+    rn-train "${args[@]}" --resume k.ckpt.safetensors -o k.safetensors --metrics k.metrics --epochs "$epochs"
     cmp full.safetensors k.safetensors
     diff <(numbers full.metrics) <(numbers k.metrics)
 }
 
 @test "rn-train: SIGINT saves mid-epoch, says how to resume, and the resumed run is identical" {
-    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 4 --milestones 1 --epochs 3 -q)
-    rn-train "${args[@]}" --init "$D/r8.safetensors" -o full.safetensors --metrics full.metrics
-    rn-train "${args[@]}" --init "$D/r8.safetensors" -o i.safetensors --metrics i.metrics 2> err &
+    # As above: a run that cannot end by itself, stopped after its first checkpoint,
+    # then SIGINT and SIGCONT: it saves where it stands (epoch E, mid-epoch or not)
+    # and says so; resumed to E + 1 epochs it equals an uninterrupted run of E + 1.
+    args=(--train "$D/train.ds" --test "$D/test.ds" --batch 4 --milestones 1 -q)
+    rn-train "${args[@]}" --init "$D/r8.safetensors" -o i.safetensors --metrics i.metrics --epochs 1000 2> err &
     pid=$!
-    # after the first epoch's checkpoint: the signal lands inside epoch 2 (30 steps)
-    # (a generous bound: under ASan on a loaded machine an epoch takes more than 12 s)
-    for _ in $(seq 1 12000); do [ -e i.ckpt.safetensors ] && break; sleep 0.02; done
-    [ -e i.ckpt.safetensors ]
+    stop_when_exists i.ckpt.safetensors "$pid"
     kill -INT "$pid"
+    kill -CONT "$pid"
     status=0
     wait "$pid" || status=$?
     [ "$status" -eq 1 ]
     run cat err
-    assert_output --regexp '^rn-train: interrupted at epoch [23] step [0-9]+; resume with: rn-train --resume i\.ckpt\.safetensors \.\.\.$'
+    assert_output --regexp '^rn-train: interrupted at epoch [0-9]+ step [0-9]+; resume with: rn-train --resume i\.ckpt\.safetensors \.\.\.$'
     [ "${#lines[@]}" -eq 1 ]
     [ ! -e i.safetensors ]
-    rn-train "${args[@]}" --resume i.ckpt.safetensors -o i.safetensors --metrics i.metrics
+    epochs=$(( $(sed 's/^rn-train: interrupted at epoch \([0-9]*\) .*/\1/' err) + 1 ))
+    [ "$epochs" -ge 3 ]
+    rn-train "${args[@]}" --init "$D/r8.safetensors" -o full.safetensors --metrics full.metrics --epochs "$epochs"
+    rn-train "${args[@]}" --resume i.ckpt.safetensors -o i.safetensors --metrics i.metrics --epochs "$epochs"
     cmp full.safetensors i.safetensors
     diff <(numbers full.metrics) <(numbers i.metrics)
 }
@@ -139,6 +166,72 @@ train() {
     run train --resume a.ckpt.safetensors -o a.safetensors --epochs 2 --lr 0.05 --force
     assert_success
     assert_output --partial "warning"
+}
+
+@test "rn-train: the schedule in the metrics' lr column: warm-up, milestones in iterations" {
+    # 120 images in batches of 60: 2 steps per epoch, and each record holds the lr of
+    # the epoch's last step (1, 3, 5, 7, 9). Warm-up: steps 0-2 at 0.02; then 0.1, x0.5
+    # from step 6 and again from step 9 (--milestone-unit iter: as epochs they would
+    # never come). A milestone or a warm-up one step early or late shows in one row.
+    rn-train -q --train "$D/train.ds" --init "$D/r8.safetensors" -o s.safetensors --metrics s.metrics \
+        --batch 60 --epochs 5 --milestone-unit iter --milestones 6,9 --gamma 0.5 --warmup-iters 3 --warmup-lr 0.02
+    run rn-eval --tsv s.metrics
+    assert_success
+    run cut -f1-3 <<<"$output"
+    assert_output "$(printf 'epoch\titeration\tlr\n1\t2\t0.02\n2\t4\t0.1\n3\t6\t0.1\n4\t8\t0.05\n5\t10\t0.025')"
+    # the training error is a fraction of the images; the loss is not
+    rn-eval --tsv s.metrics | awk -F'\t' 'NR > 1 && !($5 >= 0 && $5 <= 1 && $4 > 0.5) { bad = 1 } END { exit bad }'
+}
+
+@test "rn-train: weight decay reaches the optimizer: one step with 0, 1e-4 (the default) and 0.1" {
+    # one SGD step from the same weights and batch: the decay changes each parameter by
+    # exactly -lr * wd * w (tests/helpers/wd_check.py computes it from the files)
+    for wd in 0 1e-4 0.1; do
+        rn-train -q --train "$D/train.ds" --init "$D/r8.safetensors" -o "w$wd.safetensors" \
+            --batch 16 --lr 0.05 --max-steps 1 --weight-decay "$wd"
+    done
+    rn-train -q --train "$D/train.ds" --init "$D/r8.safetensors" -o wdefault.safetensors --batch 16 --lr 0.05 --max-steps 1
+    run python3 "$REPO_ROOT/tests/helpers/wd_check.py" 0.05 "$D/r8.safetensors" w0.safetensors \
+        1e-4:w1e-4.safetensors 0.1:w0.1.safetensors 1e-4:wdefault.safetensors
+    echo "$output"
+    assert_success
+    assert_output --partial "3 runs, 37 tensors each, 0 wrong"
+    # the checkpoint's recipe holds it: resuming with another decay is refused
+    run rn-train -q --train "$D/train.ds" --resume w1e-4.ckpt.safetensors -o x.safetensors --batch 16 --lr 0.05 \
+        --max-steps 2 --weight-decay 0
+    assert_failure 1
+    assert_output --partial "weight_decay=0.0001 but this run has weight_decay=0"
+}
+
+@test "rn-train: shuffling changes the order of the batches, --no-shuffle keeps the file's" {
+    train --init "$D/r8.safetensors" -o a.safetensors --max-steps 2 --no-augment
+    train --init "$D/r8.safetensors" -o b.safetensors --max-steps 2 --no-augment --no-shuffle
+    ! cmp -s a.safetensors b.safetensors
+    run train --resume b.ckpt.safetensors -o b.safetensors --max-steps 3 --no-augment
+    assert_failure 1
+    assert_output --partial "shuffle=0 but this run has shuffle=1"
+}
+
+@test "rn-train: data order and augmentation equal an independent computation, epoch by epoch" {
+    # tests/helpers/data_order.py writes the dataset whose plain order gives the batches
+    # that shuffling and augmentation (pad 4, crop, flip) of epoch E should give; training
+    # on it with --no-shuffle --no-augment must give the same bits. Epoch 2 resumes the
+    # epoch-1 checkpoint on epoch 2's file (--force: another dataset, another recipe).
+    local order="$REPO_ROOT/tests/helpers/data_order.py" plain=(--batch 40 --no-shuffle --no-augment)
+    python3 "$order" "$D/train.ds" e1.ds 1 0 --shuffle --augment 4
+    python3 "$order" "$D/train.ds" e2.ds 1 1 --shuffle --augment 4
+    python3 "$order" "$D/train.ds" unshuffled.ds 1 0 --augment 4
+    rn-train -q --train "$D/train.ds" --init "$D/r8.safetensors" --batch 40 --epochs 1 -o a1.safetensors \
+        --checkpoint a.ckpt
+    rn-train -q --train "$D/train.ds" --resume a.ckpt --batch 40 --epochs 2 -o a2.safetensors --checkpoint a.ckpt
+    rn-train -q --train e1.ds --init "$D/r8.safetensors" "${plain[@]}" --epochs 1 -o b1.safetensors --checkpoint b.ckpt
+    cmp a1.safetensors b1.safetensors
+    rn-train -q --train e2.ds --resume b.ckpt "${plain[@]}" --epochs 2 --force -o b2.safetensors \
+        --checkpoint b.ckpt 2>/dev/null
+    cmp a2.safetensors b2.safetensors
+    # the comparison can fail: the same augmentation in the file's order differs
+    rn-train -q --train unshuffled.ds --init "$D/r8.safetensors" "${plain[@]}" --epochs 1 -o c1.safetensors
+    ! cmp -s a1.safetensors c1.safetensors
 }
 
 @test "rn-train: a diverging run stops with one line naming epoch and step" {
@@ -161,7 +254,8 @@ train() {
     assert_failure 1
     assert_output --regexp "train\.ds has 10 classes but the weights .*r8c5\.safetensors have 5"
     [ "${#lines[@]}" -eq 1 ]
-    [ ! -e x.safetensors ] && [ ! -e x.ckpt.safetensors ]
+    [ ! -e x.safetensors ]
+    [ ! -e x.ckpt.safetensors ]
 }
 
 @test "rn-train: a dataset that is not 3x32x32" {
@@ -212,7 +306,8 @@ PY
     run train --init "$D/r8.safetensors" -o out.safetensors --metrics missing/run.metrics --epochs 1
     assert_failure 1
     assert_output --partial "missing/run.metrics"
-    [ ! -e out.safetensors ] && [ ! -e out.ckpt.safetensors ]
+    [ ! -e out.safetensors ]
+    [ ! -e out.ckpt.safetensors ]
     [ -z "$(ls -A | grep -v notadir)" ]
 }
 

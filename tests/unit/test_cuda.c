@@ -1,7 +1,9 @@
 /* The CUDA backend against the CPU reference backend (kernels/cpu, reference
  * mode), through the executor (lib/model.h), on the same weights (rn_weights_init)
- * and the same batch. Without a usable GPU (or in a build without the CUDA
- * backend) it prints "skipped: no CUDA device" and passes.
+ * and the same batch. Without a GPU (or in a build made without the CUDA
+ * backend on purpose: CUDA=0, SAN=1) it prints "skipped: no CUDA device" and
+ * reports a skip; on a machine with a GPU where the backend cannot run (a
+ * build that did not find nvcc/cuDNN, a driver too old) it fails.
  *
  * What is checked, and with which tolerance (and why):
  *  - load_batch: bitwise equal images and labels, with and without
@@ -42,6 +44,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -371,12 +374,45 @@ static void check_deterministic(void)
     rn_weights_free(&w0);
 }
 
+/* An NVIDIA GPU the kernel driver knows, whatever this build holds: the
+ * driver lists each GPU under /proc/driver/nvidia/gpus and makes /dev/nvidia0.
+ * RN_TEST_GPU_MARK=PATH replaces both (so a test can check the failure path). */
+static int gpu_present(char *what, size_t n)
+{
+    const char *marks[] = {"/proc/driver/nvidia/gpus", "/dev/nvidia0"};
+    const char *mark = getenv("RN_TEST_GPU_MARK");
+    if (mark)
+        marks[0] = marks[1] = mark;
+    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+        if (access(marks[i], F_OK) == 0) {
+            snprintf(what, n, "%s exists", marks[i]);
+            return 1;
+        }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
     rn_set_prog(argv[0]);
-    char why[256] = "";
+    char why[256] = "", what[128] = "";
     if (!rn_cuda_available(why, sizeof why)) {
+        /* A GPU machine where the CUDA tests cannot run is a failure, not a skip:
+         * otherwise a build that silently lost its CUDA backend (nvcc or cuDNN not
+         * found) passes the GPU tests. Only a build made without CUDA on purpose
+         * (CUDA=0, SAN=1: the Makefile defines RN_CUDA_OFF_ON_PURPOSE) skips. */
+#ifdef RN_CUDA_OFF_ON_PURPOSE
+        const int on_purpose = 1;
+#else
+        const int on_purpose = 0;
+#endif
+        if (!on_purpose && gpu_present(what, sizeof what)) {
+            printf("not ok 1 - a GPU is present (%s) but the CUDA backend cannot run: %s "
+                   "(build with nvcc and cuDNN: CUDA_HOME=, CUDNN_HOME=; or CUDA=0 to test the CPU only)\n",
+                   what, why);
+            printf("1..1\n");
+            return 1;
+        }
         printf("# skipped: no CUDA device (%s)\n", why);
         printf("ok 1 # skip no CUDA device\n");
         printf("1..1\n");

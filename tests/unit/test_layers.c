@@ -288,6 +288,17 @@ static void test_bn_exact(void)
           "bn eval: with residual (0.25, -3)");
     be->bn_fwd_eval(be, e, ex, eg, eb, eres, 1, erm, erv, 1e-5f, ey);
     CHECK(ey[0] == 0.0f && ey[1] == 0.0f, "bn eval: with residual and ReLU both clamp to 0");
+
+    /* Eval with two channels: each uses its own running statistics. Channel 0:
+     * mean 2, var 4, gamma 3, beta 1; channel 1: mean -1, var 0.25, gamma 1, beta 0. */
+    const RnDims e2 = {.n = 1, .c = 2, .h = 1, .w = 2};
+    const float x2[4] = {1, 3, 0, -2}, g2[2] = {3, 1}, b2[2] = {1, 0}, rm2[2] = {2, -1}, rv2[2] = {4, 0.25f};
+    float y2[4];
+    be->bn_fwd_eval(be, e2, x2, g2, b2, NULL, 0, rm2, rv2, 1e-5f, y2);
+    CHECK(test_close(y2[0], -0.4999981250035157, 1e-7, 1e-6) && test_close(y2[1], 2.4999981250035157, 1e-7, 1e-6) &&
+              test_close(y2[2], 1.0 / sqrt(0.25 + 1e-5), 1e-7, 1e-6) &&
+              test_close(y2[3], -1.0 / sqrt(0.25 + 1e-5), 1e-7, 1e-6),
+          "bn eval, two channels: each normalised by its own running mean and variance");
 }
 
 /* ---------------------------------------------------------------- shortcut, pool, fc */
