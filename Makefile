@@ -40,7 +40,17 @@ ALL_CFLAGS += -DRN_VERSION='"$(VERSION)"'
 
 # ---------------------------------------------------------------- dependencies
 # Only goals that compile need the libraries; `make help`, `make clean` do not.
-NEED_DEPS := $(if $(filter-out help clean distclean data,$(or $(MAKECMDGOALS),all)),1,)
+NEED_DEPS := $(if $(filter-out help clean distclean data status,$(or $(MAKECMDGOALS),all)),1,)
+# First install what is missing (scripts/install-deps.sh holds the one list; it
+# says what it installs, or names the command that would when it cannot), once
+# per top-level make; RN_DEPS=0 skips it.
+ifeq ($(NEED_DEPS)$(RN_DEPS_DONE),1)
+  $(shell bash scripts/install-deps.sh >&2)
+  ifneq ($(.SHELLSTATUS),0)
+    $(error missing dependencies (see above))
+  endif
+  export RN_DEPS_DONE := 1
+endif
 define need_pkg # $(1)=pkg-config name, $(2)=Debian package
 $(if $(shell pkg-config --exists $(1) && echo y),,$(error missing library $(1): install it with 'apt-get install $(2)'))
 endef
