@@ -1,7 +1,8 @@
 # rn-cifar: build the tools, run the tests, and (through pipelines/*.mk) run the experiments.
 #
-#   make            build every tool into bin/
+#   make            build every tool into bin/ and its man page into build/man/
 #   make test       all tests (C unit tests + Bats)
+#   make install    the tools and man pages into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local)
 #   make report     the whole pipeline for PROFILE (default: paper)
 #   make help       every target and variable
 #
@@ -107,8 +108,8 @@ UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/tests/%)
 BENCH_SRCS  := $(wildcard tests/bench/*.c)
 BENCH_BINS  := $(BENCH_SRCS:tests/bench/%.c=$(BUILDDIR)/bench/%)
 
-.PHONY: all tools clean distclean test test-unit test-bats help bench data check-cuda
-all: tools
+.PHONY: all tools man install uninstall clean distclean test test-unit test-bats help bench data check-cuda
+all: tools man
 tools: $(TOOL_BINS)
 
 # Objects depend on the flags they were built with: switching CUDA=0/1, SAN or
@@ -177,6 +178,22 @@ test-bats: tools $(UNIT_BINS)
 bench: tools $(BENCH_BINS)
 	@bash tests/bench/run-bench.sh
 
+# ---------------------------------------------------------------- man pages, install
+# Each page is made from the tool's own --help (scripts/man-page.sh), so the two
+# never disagree. make install [PREFIX=/usr/local] [DESTDIR=]: the tools and pages.
+PREFIX ?= /usr/local
+MAN_PAGES := $(TOOLS:%=$(BUILDDIR)/man/%.1)
+man: $(MAN_PAGES)
+$(BUILDDIR)/man/%.1: $(BINDIR)/% scripts/man-page.sh VERSION
+	@mkdir -p $(@D)
+	bash scripts/man-page.sh $< $(VERSION) > $@.tmp && mv $@.tmp $@
+install: tools man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man1/
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1)
+
 # ---------------------------------------------------------------- data
 RN_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rn-cifar
 export RN_CACHE
@@ -191,10 +208,15 @@ help:
 	@echo "  make test-unit        C unit tests only"
 	@echo "  make test-bats        Bats tests only (BATS_FILES=tests/x.bats for one file)"
 	@echo "  make data             download/verify CIFAR-10 into \$$RN_CACHE ($(RN_CACHE))"
-	@echo "  make report           run PROFILE's experiments and write report/PROFILE/ (PROFILE=paper|smoke|ci)"
+	@echo "  make report           run PROFILE's experiments and write report/PROFILE/ (PROFILE=paper|smoke|ci);"
+	@echo "                        first prints the plan and its estimate, and stops an unnamed PROFILE over 2 h on a CPU"
+	@echo "  make status           the progress of PROFILE's trainings as a table (any terminal, any time)"
+	@echo "  make reference        keep PROFILE's finished run as its committed reference (report/PROFILE/reference/)"
 	@echo "  make bench            speed table: our tools against PyTorch when python3-torch is installed"
+	@echo "  make install          the tools and their man pages into \$$DESTDIR\$$PREFIX ($(PREFIX))"
 	@echo "  make clean            remove $(BUILDDIR)/ and $(BINDIR)/"
-	@echo "variables: BUILDDIR BINDIR CC SAN=1 CUDA=0|1 CUDA_HOME CUDNN_HOME CUDA_ARCH PROFILE SEEDS RUN DEVICE"
+	@echo "variables: BUILDDIR BINDIR CC SAN=1 CUDA=0|1 CUDA_HOME CUDNN_HOME CUDA_ARCH PROFILE SEEDS RUN DEVICE PREFIX DESTDIR"
+	@echo "  RN_DEPS=0 (do not install missing packages) RN_PLAN=0 (no plan) RN_PROGRESS=0|1 RN_PROGRESS_INTERVAL=5"
 clean:
 	rm -rf $(BUILDDIR) $(BINDIR)
 distclean: clean
