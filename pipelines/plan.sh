@@ -117,7 +117,7 @@ if [ -f "$cache" ]; then
 fi
 how="cached in $cache"
 if [ -z "$speeds" ]; then
-    say "measuring the training speed on this machine (two short epochs per depth: $depths; once per build)..."
+    say "measuring the training speed on this machine (two short epochs per depth: ${depths% }; once per build)..."
     start=$SECONDS
     load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null)
     if ! speeds=$(measure); then

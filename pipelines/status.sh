@@ -16,7 +16,7 @@
 # the run shows as stopped), stopped (a checkpoint and metrics but no process:
 # the next `make report` resumes it), waiting. Epochs and accuracies come from
 # the metrics files (read by rn-eval --tsv); seconds per epoch from the run's
-# own epochs, else from another run of the same depth, else from the plan's
+# own epochs, else from another seed of the net or another net of the same depth, else from the plan's
 # measured estimate (RESULTS_DIR/plan.tsv). The ETA adds what is left of each
 # training, one after another, as `make report` runs them.
 set -uo pipefail
@@ -67,12 +67,13 @@ collect() {
     n_done=0 n_running=0 eta=0 eta_known=1
     # seconds per epoch by depth, from the runs with epochs recorded (measured on the
     # real data, so better than the plan's estimate)
-    declare -gA depth_spe=()
+    # (another seed of the same net first, then any net of the same depth)
+    declare -gA depth_spe=() net_spe=()
     for spec in "$@"; do
         run=${spec%%=*}
         run_tsv "$run" >/dev/null   # fills the cache here, not in a subshell
         spe=$(run_tsv "$run" | awk -F'\t' '{ s += $8; n++ } END { if (n) printf "%.1f", s / n }')
-        [ -n "$spe" ] && depth_spe[$(run_depth "$run")]=$spe
+        [ -n "$spe" ] && depth_spe[$(run_depth "$run")]=$spe && net_spe[${run%-s*}]=$spe
     done
     for spec in "$@"; do
         run=${spec%%=*}
@@ -84,7 +85,7 @@ collect() {
             END { if (!n) { print 0, "-", "-"; exit }
                   printf "%d %s %.1f\n", n, (a == "nan" || a == "NA" || a == "") ? "-" : sprintf("%.2f", 100 * (1 - a)), s / n }')
         if [ "$spe" = "-" ]; then
-            spe=${depth_spe[$(run_depth "$run")]:-}
+            spe=${net_spe[${run%-s*}]:-${depth_spe[$(run_depth "$run")]:-}}
             [ -z "$spe" ] && [ -f "$R/plan.tsv" ] && spe=$(awk -F'\t' -v r="$run" '$1 == r { print $3 }' "$R/plan.tsv")
             [ -n "$spe" ] && spe="~$spe"
         fi
