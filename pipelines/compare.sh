@@ -9,9 +9,10 @@
 # metrics and once on the reference's.
 #
 # Seed spread: twice the larger standard deviation over seeds of this run and
-# of the reference (a net needs two seeds or more in one of them); the study
-# and the paper are single numbers, compared with this run's spread. With one
-# seed everywhere the spread is unknown: the differences are listed, not judged.
+# of the reference (a net needs two seeds or more in one of them: one run of a
+# profile varies as much as another); the study and the paper, single numbers,
+# are judged with the same spread. With one seed everywhere the spread is
+# unknown: the differences are listed, not judged.
 set -uo pipefail
 [ $# -ge 4 ] || { echo "usage: compare.sh PROFILE REPORT_DIR RN_PLOT METRICS..." >&2; exit 2; }
 profile=$1 P=$2 PLOT=$3
@@ -57,14 +58,13 @@ awk -F'\t' -v OFS='\t' '
         spread = -1
         if (n >= 2) spread = 2 * sd
         if (rn >= 2 && 2 * rsd[net] > spread) spread = 2 * rsd[net]
-        own = n >= 2 ? 2 * sd : -1
         yours = n >= 2 ? sprintf("%.2f ± %.2f (%d seeds)", m, sd, n) : sprintf("%.2f (1 seed)", m)
         ref = net in rm ? (rn >= 2 ? sprintf("%.2f ± %.2f (%d seeds)", rm[net], rsd[net], rn) : sprintf("%.2f (1 seed)", rm[net])) : "-"
         study = $c["study_final_acc"]; paper = $c["paper_acc"]
         print net, yours, ref, study == "NA" ? "-" : study, paper == "NA" ? "-" : paper
         judge(net, "the reference run", net in rm ? m - rm[net] : "", spread)
-        judge(net, "the study", study == "NA" ? "" : m - study, own)
-        judge(net, "the paper", paper == "NA" ? "" : m - paper, own)
+        judge(net, "the study", study == "NA" ? "" : m - study, spread)
+        judge(net, "the paper", paper == "NA" ? "" : m - paper, spread)
     }
     function judge(net, what, d, s) {
         if (d == "") return
