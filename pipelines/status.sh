@@ -114,7 +114,7 @@ collect() {
 
 eta_text() {
     if [ "$n_done" -eq "${#runs[@]}" ]; then echo "trainings done"
-    elif [ "$eta_known" = 1 ]; then echo "ETA $(human "$eta") (about $(date -u -d "@$(( $(date +%s) + eta ))" +%H:%M) UTC)"
+    elif [ "$eta_known" = 1 ]; then echo "ETA $(human "$eta") ($(date -u -d "@$(( $(date +%s) + eta ))" +%H:%M) UTC)"
     else echo "ETA unknown (no speed yet)"; fi
 }
 
