@@ -1,7 +1,8 @@
 # rn-cifar: build the tools, run the tests, and (through pipelines/*.mk) run the experiments.
 #
-#   make            build every tool into bin/
+#   make            build every tool into bin/ and its man page into build/man/
 #   make test       all tests (C unit tests + Bats)
+#   make install    the tools and man pages into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local)
 #   make report     the whole pipeline for PROFILE (default: paper)
 #   make help       every target and variable
 #
@@ -40,7 +41,17 @@ ALL_CFLAGS += -DRN_VERSION='"$(VERSION)"'
 
 # ---------------------------------------------------------------- dependencies
 # Only goals that compile need the libraries; `make help`, `make clean` do not.
-NEED_DEPS := $(if $(filter-out help clean distclean data,$(or $(MAKECMDGOALS),all)),1,)
+NEED_DEPS := $(if $(filter-out help clean distclean data status,$(or $(MAKECMDGOALS),all)),1,)
+# First install what is missing (scripts/install-deps.sh holds the one list; it
+# says what it installs, or names the command that would when it cannot), once
+# per top-level make; RN_DEPS=0 skips it.
+ifeq ($(NEED_DEPS)$(RN_DEPS_DONE),1)
+  $(shell bash scripts/install-deps.sh >&2)
+  ifneq ($(.SHELLSTATUS),0)
+    $(error missing dependencies (see above))
+  endif
+  export RN_DEPS_DONE := 1
+endif
 define need_pkg # $(1)=pkg-config name, $(2)=Debian package
 $(if $(shell pkg-config --exists $(1) && echo y),,$(error missing library $(1): install it with 'apt-get install $(2)'))
 endef
@@ -102,8 +113,8 @@ UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/tests/%)
 BENCH_SRCS  := $(wildcard tests/bench/*.c)
 BENCH_BINS  := $(BENCH_SRCS:tests/bench/%.c=$(BUILDDIR)/bench/%)
 
-.PHONY: all tools clean distclean test test-unit test-bats help bench data check-cuda mutants
-all: tools
+.PHONY: all tools man install uninstall clean distclean test test-unit test-bats help bench data check-cuda mutants
+all: tools man
 tools: $(TOOL_BINS)
 
 # Objects depend on the flags they were built with: switching CUDA=0/1, SAN or
@@ -180,6 +191,22 @@ bench: tools $(BENCH_BINS)
 mutants:
 	@python3 tests/mutants/run.py $(MUTANTS)
 
+# ---------------------------------------------------------------- man pages, install
+# Each page is made from the tool's own --help (scripts/man-page.sh), so the two
+# never disagree. make install [PREFIX=/usr/local] [DESTDIR=]: the tools and pages.
+PREFIX ?= /usr/local
+MAN_PAGES := $(TOOLS:%=$(BUILDDIR)/man/%.1)
+man: $(MAN_PAGES)
+$(BUILDDIR)/man/%.1: $(BINDIR)/% scripts/man-page.sh VERSION
+	@mkdir -p $(@D)
+	bash scripts/man-page.sh $< $(VERSION) > $@.tmp && mv $@.tmp $@
+install: tools man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man1/
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1)
+
 # ---------------------------------------------------------------- data
 RN_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rn-cifar
 export RN_CACHE
@@ -194,13 +221,18 @@ help:
 	@echo "  make test-unit        C unit tests only"
 	@echo "  make test-bats        Bats tests only (BATS_FILES=tests/x.bats for one file)"
 	@echo "  make data             download/verify CIFAR-10 into \$$RN_CACHE ($(RN_CACHE))"
-	@echo "  make report           run PROFILE's experiments and write report/PROFILE/ (PROFILE=paper|smoke|ci)"
-	@echo "  make mutants          plant each bug of tests/mutants/mutants.txt in a copy; the tests must catch it"
+	@echo "  make report           run PROFILE's experiments and write report/PROFILE/ (PROFILE=paper|smoke|ci);"
+	@echo "                        first prints the plan and its estimate, and stops an unnamed PROFILE over 2 h on a CPU"
+	@echo "  make status           the progress of PROFILE's trainings as a table (any terminal, any time)"
+	@echo "  make reference        keep PROFILE's finished run as its committed reference (report/PROFILE/reference/)"
 	@echo "  make bench            speed table: our tools against PyTorch when python3-torch is installed"
+	@echo "  make install          the tools and their man pages into \$$DESTDIR\$$PREFIX ($(PREFIX))"
+	@echo "  make mutants          plant each bug of tests/mutants/mutants.txt in a copy; the tests must catch it"
 	@echo "  make fuzz             fuzz every file reader with libFuzzer (clang), FUZZ_SECONDS each (default 60)"
 	@echo "  make fuzz-ci          the same, FUZZ_CI_SECONDS each (default 4): what CI runs"
 	@echo "  make clean            remove $(BUILDDIR)/ and $(BINDIR)/"
-	@echo "variables: BUILDDIR BINDIR CC SAN=1 CUDA=0|1 CUDA_HOME CUDNN_HOME CUDA_ARCH PROFILE SEEDS RUN DEVICE"
+	@echo "variables: BUILDDIR BINDIR CC SAN=1 CUDA=0|1 CUDA_HOME CUDNN_HOME CUDA_ARCH PROFILE SEEDS RUN DEVICE PREFIX DESTDIR"
+	@echo "  RN_DEPS=0 (do not install missing packages) RN_PLAN=0 (no plan) RN_PROGRESS=0|1 RN_PROGRESS_INTERVAL=5"
 clean:
 	rm -rf $(BUILDDIR) $(BINDIR)
 distclean: clean

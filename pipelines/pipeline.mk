@@ -275,3 +275,46 @@ pipeline-help:
 	@echo "  data:  train '$(DATA_TRAIN)', test '$(DATA_TEST)' from $(CIFAR_DIR)"
 	@echo "  train: $(TRAIN_FLAGS)"
 	@echo "  into $(R)/ and $(P)/"
+
+# ---------------------------------------------------------------- plan, progress, comparison
+# `make report` first prints its plan (pipelines/plan.sh: nets, seeds, epochs, the
+# device, the wall time estimated from the speed measured on this machine) and
+# stops there when PROFILE was not named and a CPU would take over two hours;
+# every file of the pipeline waits for it (order-only). Then a watcher shows the
+# progress (pipelines/status.sh watch; RN_PROGRESS=0 turns it off, and it is off
+# for PROFILE=ci, the tests' profile); at the end the numbers are compared with
+# the committed reference run, the study and the paper (pipelines/compare.sh).
+# `make status` prints the progress as a table, from any terminal. None of this
+# runs for make -n, -q or -t, or with RN_PLAN=0.
+RUN_SPECS = $(foreach r,$(RUNS),'$(r)=$(call train_settings,$(call run_net,$(r)),$(r))')
+MAKE_SHORT_FLAGS := $(filter-out -% %=%,$(firstword $(MAKEFLAGS)))
+RN_PLAN ?= 1
+RN_PROGRESS ?= $(if $(filter ci,$(PROFILE)),0,1)
+ifneq ($(and $(filter report,$(MAKECMDGOALS)),$(filter 1,$(RN_PLAN)),$(if $(findstring n,$(MAKE_SHORT_FLAGS))$(findstring q,$(MAKE_SHORT_FLAGS))$(findstring t,$(MAKE_SHORT_FLAGS)),,1)),)
+$(CIFAR_BATCHES) $(R)/data/train.ds $(R)/data/test.ds $(RUNS:%=$(R)/init/%.safetensors) $(FIGURES) $(TABLES): | report-plan
+report: report-compare
+endif
+.PHONY: report-plan report-compare status reference
+# (exported, not spelled on the command line: a title may hold any quote)
+report-plan: export PLAN_PROFILE = $(PROFILE)
+report-plan: export PLAN_TITLE = $(PROFILE_TITLE)
+report-plan: export PLAN_NETS = $(NETS)
+report-plan: export PLAN_SEEDS = $(SEEDS)
+report-plan: export PLAN_DEVICE = $(DEVICE)
+report-plan: export PLAN_DATA_TRAIN = $(DATA_TRAIN)
+report-plan: export PLAN_DATA_TEST = $(DATA_TEST)
+report-plan: export PLAN_NAMED = $(if $(filter command environment,$(origin PROFILE)),1,0)
+report-plan: $(BINDIR)/rn-train $(BINDIR)/rn-init $(BINDIR)/cifar-prep $(BINDIR)/rn-eval
+	@bash pipelines/plan.sh $(R) $(BINDIR) $(RUN_SPECS)
+	@$(if $(filter 1,$(RN_PROGRESS)),bash pipelines/status.sh watch '$(PROFILE)' $(R) $(BINDIR) $$PPID $(RUN_SPECS) &,:)
+report-compare: $(P)/report.md
+	@bash pipelines/compare.sh '$(PROFILE)' $(P) $(PLOT) $(METRICS)
+status:
+	@bash pipelines/status.sh table '$(PROFILE)' $(R) $(BINDIR) $(RUN_SPECS)
+# `make reference`: keep this run as the profile's reference, to be committed: the
+# small files the report was made from (metrics, info and eval files, report.info;
+# not the datasets, checkpoints or weights) into $(P)/reference/.
+reference: $(P)/report.md
+	@rm -rf $(P)/reference && mkdir -p $(P)/reference
+	cp $(METRICS) $(INFOS) $(EVALS) $(P)/report.info $(P)/reference/
+	@echo "reference: $(P)/reference/ holds the files of this run; commit $(P)/ to publish it"
