@@ -1,7 +1,7 @@
 # The experiment pipeline (included by the Makefile): dataset files -> initial
 # weights -> trainings -> evaluations -> figures, tables -> report.
 #
-#   make report [PROFILE=paper|smoke|ci] [SEEDS="1 2 3"] [DEVICE=auto|cpu|cuda] [RUN=...]
+#   make report [PROFILE=paper|smoke|ci|he2016] [SEEDS="1 2 3"] [DEVICE=auto|cpu|cuda] [RUN=...]
 #
 # PROFILE   pipelines/$(PROFILE).mk: nets, schedule, data, split (default: paper)
 # SEEDS     every net is trained once per seed; tables show mean ± std, figures mean + min-max band
