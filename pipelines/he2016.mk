@@ -9,9 +9,10 @@
 # an upper bound), lr 0.1 divided by 10 at iterations 32k and 48k, momentum 0.9,
 # weight decay 1e-4, pad-4 crop + flip, the per-pixel mean subtracted
 # (NORM=pixel; NORM=channel gives the study's per-channel mean/std). ResNet-110
-# (and ResNet-1202) warm up at lr 0.01: the paper does so "until the training
-# error is below 80% (about 400 iterations)"; here a fixed 400 iterations
-# (rn-train --warmup-iters 400), HE_WARMUP_ITERS to change it.
+# warms up at lr 0.01: the paper does so "until the training error is below 80%
+# (about 400 iterations)"; here a fixed 400 iterations (rn-train --warmup-iters
+# 400), HE_WARMUP_ITERS to change it. ResNet-1202 too: the paper does not say,
+# but it is deeper than the net that needed it.
 # Seeds: ResNet-110 five (the paper reports the best of 5 runs and their mean ±
 # std), every other net one: SEEDS="1 2" changes the others, SEEDS.resnet-110=...
 # ResNet-110's.
