@@ -19,6 +19,12 @@ static int cmp_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
+static int int_asc(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 static int by_arch_depth(const void *a, const void *b)
 {
     const NetGroup *x = *(const NetGroup *const *)a, *y = *(const NetGroup *const *)b;
@@ -85,14 +91,13 @@ void plot_fig7(const HeFigure *f, const RunSet *rs)
         if (k == nd)
             depths[nd++] = d;
     }
-    qsort(depths, (size_t)nd, sizeof depths[0], cmp_desc);   /* deepest first ... */
+    qsort(depths, (size_t)nd, sizeof depths[0], int_asc);    /* shallowest = colour 0 */
     PlotSeries s[2][RUNS_MAX_NETS];
     bool seeds = false;
     for (int i = 0; i < nn; i++) {
         int color = 0;
         while (depths[color] != nets[i]->cfg.depth)
             color++;
-        color = nd - 1 - color;                                /* ... so shallowest = colour 0 */
         for (int sorted = 0; sorted < 2; sorted++)
             s[sorted][i] = curve(nets[i], sorted, color);
         seeds |= nets[i]->nevals > 1;
