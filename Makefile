@@ -221,7 +221,7 @@ help:
 	@echo "  make test-unit        C unit tests only"
 	@echo "  make test-bats        Bats tests only (BATS_FILES=tests/x.bats for one file)"
 	@echo "  make data             download/verify CIFAR-10 into \$$RN_CACHE ($(RN_CACHE))"
-	@echo "  make report           run PROFILE's experiments and write report/PROFILE/ (PROFILE=paper|smoke|ci);"
+	@echo "  make report           run PROFILE's experiments and write report/PROFILE/ (PROFILE=paper|smoke|ci|he2016);"
 	@echo "                        first prints the plan and its estimate, and stops an unnamed PROFILE over 2 h on a CPU"
 	@echo "  make status           the progress of PROFILE's trainings as a table (any terminal, any time)"
 	@echo "  make reference        keep PROFILE's finished run as its committed reference (report/PROFILE/reference/)"

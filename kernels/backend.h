@@ -35,6 +35,12 @@ typedef struct {
     uint64_t seed;         /* rn_aug_for(seed, epoch, sample, pad) in lib/rng.h */
     uint32_t epoch;
     float mean[3], std[3]; /* per-channel normalisation of x/255 */
+    /* NULL: the per-channel normalisation above. Else the paper's per-pixel mean
+     * subtraction (lib/normalize.h): C x H x W means of x/255, each value becomes
+     * x/255 - pixel_mean[c][y][x] of its source pixel and the pad is 0 (after the
+     * subtraction; mean and std are unused). The CPU backend only: the CUDA data
+     * path does not read it, so callers refuse it there (rn_normalize_check). */
+    const float *pixel_mean;
 } RnBatchSpec;
 
 enum { RN_SLOT_TRAIN = 0, RN_SLOT_TEST = 1, RN_SLOTS = 2 };

@@ -150,6 +150,9 @@ static void make_recipe(const RnTrainOptions *o, const RnNet *net, const RnDatas
                        milestones, rn_milestone_unit_name(o->schedule.unit), exact(o->schedule.gamma, e[3]),
                        exact(o->schedule.warmup_iters ? o->schedule.warmup_lr : 0.0, e[4]), o->schedule.warmup_iters, o->seed,
                        o->augment, o->shuffle, train_fp, test_fp);
+    /* only when not the default, so the recipes of channel-normalised runs stay as they were */
+    if (len >= 0 && (size_t)len < n && o->normalize != RN_NORM_CHANNEL)
+        len += snprintf(buf + len, n - (size_t)len, "normalize=%s\n", rn_normalize_name(o->normalize));
     if (len < 0 || (size_t)len >= n)
         rn_die("internal error: recipe longer than %zu bytes", n);
 }
@@ -208,6 +211,7 @@ typedef struct {
     RnTrainState state;
     RnDataset train, test;
     bool has_test;
+    float *pixel_mean;           /* --normalize pixel: the training set's mean image, else NULL */
     char recipe[RN_RECIPE_MAX];
     char label[RN_METRICS_LABEL_LEN];
     int64_t steps_per_epoch;
@@ -306,6 +310,7 @@ static void test_pass(Run *r, double *loss, double *err)
     RnBatchSpec spec = {.augment = 0, .pad = AUGMENT_PAD, .seed = o->seed, .epoch = 0};
     memcpy(spec.mean, CIFAR_MEAN, sizeof spec.mean);
     memcpy(spec.std, CIFAR_STD, sizeof spec.std);
+    spec.pixel_mean = r->pixel_mean;   /* NULL: per channel */
     double loss_sum = 0, errors = 0;
     for (size_t start = 0; start < r->test.count; start += (size_t)o->batch) {
         int n = (int)(r->test.count - start < (size_t)o->batch ? r->test.count - start : (size_t)o->batch);
@@ -398,6 +403,7 @@ static void train_loop(Run *r)
     RnBatchSpec spec = {.augment = o->augment, .pad = AUGMENT_PAD, .seed = o->seed};
     memcpy(spec.mean, CIFAR_MEAN, sizeof spec.mean);
     memcpy(spec.std, CIFAR_STD, sizeof spec.std);
+    spec.pixel_mean = r->pixel_mean;   /* NULL: per channel */
     r->run_start = r->last_draw = now_seconds();
     r->run_first_step = r->step;
 
@@ -601,6 +607,9 @@ void rn_train_run(const RnTrainOptions *given)
         snprintf(r->label, sizeof r->label, "%.36s seed %" PRIu64, net_label, o->seed);
 
     r->be = rn_backend_create(&o->backend);
+    rn_normalize_check(r->be, o->normalize);
+    if (o->normalize == RN_NORM_PIXEL)
+        r->pixel_mean = rn_pixel_mean(&r->train);   /* of the training set, recomputed the same on resume */
     check_memory(r, r->be);
     r->model = rn_model_create(r->be, net, o->batch);
     rn_model_set_weights(r->model, &r->weights);
@@ -630,6 +639,7 @@ void rn_train_run(const RnTrainOptions *given)
 
     rn_model_free(r->model);
     rn_backend_destroy(r->be);
+    free(r->pixel_mean);
     rn_dataset_free(&r->train);
     if (o->test_path)
         rn_dataset_free(&r->test);

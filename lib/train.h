@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "normalize.h"
 #include "schedule.h"
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     RnSchedule schedule;
     uint64_t seed;                /* data order and augmentation */
     int augment, shuffle;
+    RnNormalize normalize;        /* channel (default) or the paper's per-pixel mean (lib/normalize.h) */
     int64_t max_steps;            /* stop after this many optimizer steps in total */
     int force;                    /* resume even if the recipe differs */
     RnBackendOptions backend;

@@ -1,10 +1,11 @@
 # The experiment pipeline (included by the Makefile): dataset files -> initial
 # weights -> trainings -> evaluations -> figures, tables -> report.
 #
-#   make report [PROFILE=paper|smoke|ci] [SEEDS="1 2 3"] [DEVICE=auto|cpu|cuda] [RUN=...]
+#   make report [PROFILE=paper|smoke|ci|he2016] [SEEDS="1 2 3"] [DEVICE=auto|cpu|cuda] [RUN=...]
 #
 # PROFILE   pipelines/$(PROFILE).mk: nets, schedule, data, split (default: paper)
 # SEEDS     every net is trained once per seed; tables show mean ± std, figures mean + min-max band
+#           (SEEDS.<net>, e.g. SEEDS.resnet-110="1 2 3 4 5", gives one net its own seeds)
 # DEVICE    passed to rn-train/rn-eval --device (default: auto = the GPU when one is usable)
 # RUN       a prefix put before every training command, e.g. RUN='srun --gres=gpu:1' on a
 #           Slurm cluster (with make -j8 the trainings run as parallel jobs); empty by default
@@ -52,6 +53,12 @@ CIFAR_DIR ?= $(RN_CACHE)/cifar-10-batches-bin
 include pipelines/$(PROFILE).mk
 RESULTS_DIR ?= results/$(PROFILE)
 REPORT_DIR ?= report/$(PROFILE)
+# What a profile may change beyond its nets and settings (he2016 does): the
+# report's template, the set rn-train evaluates after every epoch (test, or val
+# for a profile's own $(R)/data/val.ds rule), and extra rn-eval options.
+REPORT_TEMPLATE ?= report/template.md
+HELDOUT ?= test
+EVAL_FLAGS ?=
 
 R := $(RESULTS_DIR)
 P := $(REPORT_DIR)
@@ -68,14 +75,15 @@ net_shortcut = $(if $(filter %b,$(1)),B,A)
 net_label = $(if $(filter plain,$(call net_arch,$(1))),Plain,ResNet)-$(call net_depth,$(1))$(if $(filter %b,$(1)),B,)
 run_net = $(patsubst %-s$(lastword $(subst -s, ,$(1))),%,$(1))
 run_seed = $(lastword $(subst -s, ,$(1)))
-RUNS := $(foreach n,$(NETS),$(foreach s,$(SEEDS),$(n)-s$(s)))
+net_seeds = $(or $(SEEDS.$(1)),$(SEEDS))
+RUNS := $(foreach n,$(NETS),$(foreach s,$(call net_seeds,$(n)),$(n)-s$(s)))
 
 # What each step is run with: the settings stamps hold exactly this text.
 init_settings = rn-init --arch $(call net_arch,$(1)) --depth $(call net_depth,$(1)) --shortcut $(call net_shortcut,$(1)) --seed $(call run_seed,$(2))
 train_settings = $(TRAIN_FLAGS) $(TRAIN_FLAGS.$(1)) --seed $(call run_seed,$(2)) --device $(DEVICE)
 DATA_TRAIN_SETTINGS := $(DATA_TRAIN) source=$(abspath $(CIFAR_DIR))
 DATA_TEST_SETTINGS := $(DATA_TEST) source=$(abspath $(CIFAR_DIR))
-EVAL_SETTINGS := --responses --device $(DEVICE)
+EVAL_SETTINGS := --responses --device $(DEVICE)$(if $(strip $(EVAL_FLAGS)), $(strip $(EVAL_FLAGS)))
 
 # ---------------------------------------------------------------- one run per results directory
 # A pipeline goal is made in two steps: this make takes the results directory's
@@ -85,7 +93,7 @@ EVAL_SETTINGS := --responses --device $(DEVICE)
 # any recipe: so two runs on one directory can never both write. The first make
 # refuses at once (one line) when the lock is held; lock.sh does again,
 # atomically, if two runs start in the same instant.
-PIPELINE_GOALS := report results trainings evaluations figures tables
+PIPELINE_GOALS := report results trainings evaluations figures tables reference
 PIPELINE_CMDGOALS := $(filter $(PIPELINE_GOALS) $(R)/% $(P)/%,$(MAKECMDGOALS))
 PIPELINE_LOCK := $(abspath $(R))/.lock
 ifeq ($(PIPELINE_CMDGOALS),)
@@ -162,13 +170,13 @@ PIPELINE_OLD_FILES := $(filter-out -o,$(RN_PIPELINE_OLD))
 # make's SIGTERM reaches it (and it passes it to rn-train, which saves and stops).
 define training_rule
 $(R)/runs/$(1).safetensors $(R)/runs/$(1).info &: \
-		$(R)/init/$(1).safetensors $(R)/data/train.ds $(R)/data/test.ds $(BINDIR)/rn-train $(S)/$(1).train
+		$(R)/init/$(1).safetensors $(R)/data/train.ds $(R)/data/$(HELDOUT).ds $(BINDIR)/rn-train $(S)/$(1).train
 	@mkdir -p $(R)/runs
 	@echo "train $(1): log in $(R)/runs/$(1).log"
 	@from=$$$$(bash pipelines/resume.sh $(R)/runs/$(1) $(R)/init/$(1).safetensors \
-		$(R)/data/train.ds $(R)/data/test.ds $(filter-out $(PIPELINE_OLD_FILES),$(BINDIR)/rn-train) $(S)/$(1).train) && \
+		$(R)/data/train.ds $(R)/data/$(HELDOUT).ds $(filter-out $(PIPELINE_OLD_FILES),$(BINDIR)/rn-train) $(S)/$(1).train) && \
 	exec $(RUN) bash pipelines/run-info.sh $(R)/runs/$(1).info $(R)/runs/$(1).log "$(call net_label,$(call run_net,$(1))) seed $(call run_seed,$(1))" $(GIT_COMMIT) -- \
-	$(PIPE_BIN)/rn-train --train $(R)/data/train.ds --test $(R)/data/test.ds $$$$from \
+	$(PIPE_BIN)/rn-train --train $(R)/data/train.ds --test $(R)/data/$(HELDOUT).ds $$$$from \
 		-o $(R)/runs/$(1).safetensors --checkpoint $(R)/runs/$(1).ckpt.safetensors --metrics $(R)/runs/$(1).metrics \
 		--label "$(call net_label,$(call run_net,$(1))) seed $(call run_seed,$(1))" \
 		$(call train_settings,$(call run_net,$(1)),$(1))
@@ -208,9 +216,9 @@ $(FIG)/responses.png $(FIG)/responses.svg: $(FIG)/%: $(EVALS) $(PLOT)
 	$(PLOT) responses --quiet $(EVALS) -o $@
 # one confusion matrix per net, summed over its seeds
 define confusion_rule
-$(FIG)/confusion-$(1).png $(FIG)/confusion-$(1).svg: $(foreach s,$(SEEDS),$(R)/eval/$(1)-s$(s).eval) $(PLOT)
+$(FIG)/confusion-$(1).png $(FIG)/confusion-$(1).svg: $(foreach s,$(call net_seeds,$(1)),$(R)/eval/$(1)-s$(s).eval) $(PLOT)
 	@mkdir -p $$(@D)
-	$(PLOT) confusion --quiet $(foreach s,$(SEEDS),$(R)/eval/$(1)-s$(s).eval) -o $$@
+	$(PLOT) confusion --quiet $(foreach s,$(call net_seeds,$(1)),$(R)/eval/$(1)-s$(s).eval) -o $$@
 endef
 $(foreach n,$(NETS),$(eval $(call confusion_rule,$(n))))
 # the diagrams: drawn from the network description of ARCH_NET
@@ -251,12 +259,13 @@ $(TAB)/runs.md $(TAB)/runs.tsv: $(INFOS) $(PLOT)
 # ---------------------------------------------------------------- the report
 # report.info: what the report states about the whole run (profile, protocol,
 # commit, hardware, dataset checksums), written by the same recipe as the report.
-$(P)/report.md: report/template.md $(FIGURES) $(TABLES) $(INFOS) $(EVALS) $(PLOT) \
+$(P)/report.md: $(REPORT_TEMPLATE) $(FIGURES) $(TABLES) $(INFOS) $(EVALS) $(PLOT) \
 		pipelines/report-info.sh
 	@mkdir -p $(@D)
 	bash pipelines/report-info.sh "$(PROFILE)" "$(PROFILE_TITLE)" "$(PROTOCOL)" "$(NETS)" "$(SEEDS)" "$(DEVICE)" \
 		"$(GIT_COMMIT)" $(R)/data/train.ds $(R)/data/test.ds $(CIFAR_DIR) > $(P)/report.info
-	$(PLOT) report --quiet --template report/template.md $(METRICS) $(INFOS) $(CKPTS) $(EVALS) $(P)/report.info -o $@
+	$(PLOT) report --quiet --template $(REPORT_TEMPLATE) $(METRICS) $(INFOS) $(CKPTS) $(EVALS) $(P)/report.info \
+		$(REPORT_INPUTS) -o $@
 	@if command -v pandoc >/dev/null; then pandoc --standalone --metadata title="rn-cifar report ($(PROFILE))" \
 		-o $(P)/report.html $@ && echo "report: $(P)/report.html"; fi
 	@echo "report: $@"
@@ -267,8 +276,6 @@ trainings: $(WEIGHTS) $(INFOS)
 evaluations: $(EVALS)
 figures: $(FIGURES)
 tables: $(TABLES)
-
-endif # PIPELINE_MODE
 
 pipeline-help:
 	@echo "profile $(PROFILE) ($(PROFILE_TITLE)): nets $(NETS), seeds $(SEEDS), device $(DEVICE)"
@@ -318,3 +325,10 @@ reference: $(P)/report.md
 	@rm -rf $(P)/reference && mkdir -p $(P)/reference
 	cp $(METRICS) $(INFOS) $(EVALS) $(P)/report.info $(P)/reference/
 	@echo "reference: $(P)/reference/ holds the files of this run; commit $(P)/ to publish it"
+
+# A profile's own figures, tables and inputs of its report (pipelines/rules/<profile>.mk,
+# read last, when everything above is defined): it adds them as prerequisites of
+# $(P)/report.md and the files rn-plot report reads to REPORT_INPUTS.
+-include $(wildcard pipelines/rules/$(PROFILE).mk)
+
+endif # PIPELINE_MODE

@@ -8,6 +8,7 @@
 #include "io.h"
 #include "metrics.h"
 #include "model.h"
+#include "normalize.h"
 #include "opts.h"
 #include "weights.h"
 
@@ -69,6 +70,7 @@ static void print_summary(FILE *out, const RnEval *e, const char *weights, const
 int main(int argc, char **argv)
 {
     const char *weights_path = NULL, *data_path = NULL, *out_path = NULL, *tsv = NULL, *device = "auto";
+    const char *normalize = "channel", *mean_from = NULL;
     int responses = 0, batch = 1000;
     RnBackendOptions bopts = {.device = "auto"};
     const RnOpt opts[] = {
@@ -76,6 +78,8 @@ int main(int argc, char **argv)
         {"data", 0, RN_OPT_STR, &data_path, "TEST.ds", "dataset to evaluate on (required with --weights)"},
         {"output", 'o', RN_OPT_STR, &out_path, "OUT.eval", "write the eval file here (else: summary on stdout)"},
         {"responses", 0, RN_OPT_FLAG, &responses, NULL, "also the std of every 3x3 layer's response (Fig. 7)"},
+        {"normalize", 0, RN_OPT_STR, &normalize, "channel|pixel", "as the weights were trained (default: channel)"},
+        {"mean-from", 0, RN_OPT_STR, &mean_from, "TRAIN.ds", "pixel: the training set whose mean image is subtracted"},
         {"batch", 0, RN_OPT_INT, &batch, "N", "images per forward pass (default: 1000)"},
         {"device", 0, RN_OPT_STR, &device, "auto|cpu|cuda", "compute backend (default: auto)"},
         {"threads", 0, RN_OPT_INT, &bopts.threads, "N", "CPU threads (default: 0, all cores)"},
@@ -92,6 +96,8 @@ int main(int argc, char **argv)
         "residual addition and the ReLU; the value is the population standard deviation over ALL elements\n"
         "of that output (every image of the set, channel and position): sqrt(E[y^2] - E[y]^2), summed in\n"
         "double. The summary goes to stderr with -o, else to stdout.\n"
+        "Normalise as in training: --normalize pixel --mean-from TRAIN.ds for a run trained with rn-train\n"
+        "--normalize pixel on TRAIN.ds (the mean image is recomputed from it; CPU only).\n"
         "--tsv FILE prints any metrics file (rn-train --metrics) or eval file as TSV, told apart by magic;\n"
         "a torn last metrics record (crash while writing) is dropped with a warning."};
     int first = rn_parse_options(argc, argv, opts, &info);
@@ -112,6 +118,11 @@ int main(int argc, char **argv)
     if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda"))
         rn_usage_error("--device must be auto, cpu or cuda, not '%s'", device);
     bopts.device = device;
+    RnNormalize mode;
+    if (!rn_normalize_parse(normalize, &mode))
+        rn_usage_error("--normalize must be 'channel' or 'pixel', not '%s'", normalize);
+    if ((mode == RN_NORM_PIXEL) != (mean_from != NULL))
+        rn_usage_error("--normalize pixel and --mean-from TRAIN.ds go together");
 
     const RnPathArg inputs[] = {{"--weights", weights_path}, {"--data", data_path}};
     const RnPathArg outputs[] = {{"-o", out_path}};
@@ -130,6 +141,17 @@ int main(int argc, char **argv)
         rn_die("%s has %u classes but the weights %s have %d", data_path, ds.classes, wshown, w.net.cfg.classes);
 
     RnBackend *be = rn_backend_create(&bopts);
+    rn_normalize_check(be, mode);
+    float *pixel_mean = NULL;
+    if (mean_from) {
+        RnDataset train;
+        rn_dataset_read(mean_from, &train);
+        if (train.count == 0 || train.channels != ds.channels || train.height != ds.height || train.width != ds.width)
+            rn_die("%s: %u images of %ux%ux%u cannot give the mean image of %s's %ux%ux%u images", mean_from,
+                   train.count, train.channels, train.height, train.width, data_path, ds.channels, ds.height, ds.width);
+        pixel_mean = rn_pixel_mean(&train);
+        rn_dataset_free(&train);
+    }
     int max_batch = batch < (int)ds.count ? batch : (int)ds.count;
     RnModel *m = rn_model_create_inference(be, &w.net, max_batch);
     rn_model_set_weights(m, &w);
@@ -141,6 +163,7 @@ int main(int argc, char **argv)
     RnBatchSpec spec = {.augment = 0, .pad = 4};
     memcpy(spec.mean, CIFAR_MEAN, sizeof spec.mean);
     memcpy(spec.std, CIFAR_STD, sizeof spec.std);
+    spec.pixel_mean = pixel_mean;
 
     RnEval e;
     memset(&e, 0, sizeof e);
@@ -199,6 +222,7 @@ int main(int argc, char **argv)
 
     free(logits);
     free(order);
+    free(pixel_mean);
     rn_eval_free(&e);
     rn_model_free(m);
     rn_backend_destroy(be);

@@ -10,6 +10,7 @@
  * Runs with the same metrics label (up to " seed N") are one net: drawn as the
  * mean over seeds with a min-max band. */
 #include "err.h"
+#include "he2016.h"
 #include "io.h"
 #include "net.h"
 #include "opts.h"
@@ -27,6 +28,7 @@ typedef struct {
     const char *output, *title, *template_path, *arch;
     int width, height, depth;
     const char *shortcut;
+    int deep;
 } Options;
 
 static const char *const COMMANDS =
@@ -38,13 +40,22 @@ static const char *const COMMANDS =
     "  lr           the learning rate as recorded, per epoch (study Fig. 3-1)      METRICS...\n"
     "  responses    std of each 3x3 layer's response (paper Fig. 7)                EVAL...\n"
     "  confusion    the confusion matrix as a heatmap (several files are summed)   EVAL...\n"
+    "  fig6         the paper's Fig. 6 in its three panels: plain nets, ResNets,\n"
+    "               and the deepest (ResNets of --deep D layers or more, default\n"
+    "               1202, beside the deepest below D)                              METRICS... [INFO]\n"
+    "  fig7         the paper's Fig. 7: response std in layer order (top) and\n"
+    "               sorted (bottom)                                                EVAL...\n"
     "  blocks       plain block beside residual block (study Fig. 2-1)             [--depth D]\n"
     "  architecture the CIFAR net, its stages and output sizes (study Fig. 2-2)    [--arch A --depth D]\n"
-    "  table NAME   results|params|network|training|comparison|runs as .md or .tsv FILES...\n"
+    "  table NAME   results|params|network|training|comparison|runs|table6         FILES...\n"
+    "               as .md or .tsv (table6: the paper's Table 6, test error of the final weights\n"
+    "               from eval files against the paper's, with the spread over runs)\n"
     "  report       fill --template with tables, observations and info            FILES...\n"
     "FILES may be metrics, eval, weights/checkpoint or info (KEY<TAB>VALUE lines) files, in any\n"
     "order: the kind is read from the first bytes. Several seeds of a net (metrics labels\n"
-    "'NAME seed N') are drawn as the mean with a min-max band and tabulated as mean ± std.";
+    "'NAME seed N') are drawn as the mean with a min-max band and tabulated as mean ± std.\n"
+    "A global info file (no 'label' line) with 'heldout<TAB>val' tells fig6 and table6 that the\n"
+    "per-epoch evaluation was on the validation split (the he2016 pipeline's VAL=1).";
 
 /* ---------------------------------------------------------------- figures */
 
@@ -402,7 +413,7 @@ typedef struct { const char *name; int width, height; } FigureSize;
 static const FigureSize SIZES[] = {
     {"loss", 900, 560}, {"accuracy", 900, 560}, {"lr", 900, 420}, {"error", 1300, 520},
     {"responses", 1300, 520}, {"confusion", 820, 760}, {"blocks", 760, 470}, {"architecture", 1300, 400},
-    {"table", 0, 0}, {"report", 0, 0},
+    {"fig6", 1500, 520}, {"fig7", 1000, 860}, {"table", 0, 0}, {"report", 0, 0},
 };
 
 int main(int argc, char **argv)
@@ -419,8 +430,8 @@ int main(int argc, char **argv)
             printf("rn-plot (rn-cifar) %s\n", RN_VERSION);
             return 0;
         }
-        rn_usage_error("a command comes first: loss, accuracy, error, lr, responses, confusion, blocks, "
-                       "architecture, table or report");
+        rn_usage_error("a command comes first: loss, accuracy, error, lr, responses, confusion, fig6, fig7, "
+                       "blocks, architecture, table or report");
     }
     const char *cmd = argv[1];
     const FigureSize *size = NULL;
@@ -431,7 +442,7 @@ int main(int argc, char **argv)
         rn_usage_error("unknown command '%s' (see 'rn-plot --help')", cmd);
 
     Options o = {.output = NULL, .width = size->width, .height = size->height, .depth = 20, .arch = "resnet",
-                 .shortcut = "A"};
+                 .shortcut = "A", .deep = 1202};
     const RnOpt opts[] = {
         {"output", 'o', RN_OPT_STR, &o.output, "OUT", "output file: .png/.svg for figures, .md/.tsv for tables"},
         {"title", 0, RN_OPT_STR, &o.title, "TEXT", "figure title (default: one that says what it shows)"},
@@ -441,6 +452,7 @@ int main(int argc, char **argv)
         {"arch", 0, RN_OPT_STR, &o.arch, "ARCH", "architecture: plain|resnet (default: resnet)"},
         {"depth", 0, RN_OPT_INT, &o.depth, "D", "blocks/architecture: depth 6n+2 (default: 20)"},
         {"shortcut", 0, RN_OPT_STR, &o.shortcut, "A|B", "blocks/architecture: shortcut option (default: A)"},
+        {"deep", 0, RN_OPT_INT, &o.deep, "D", "fig6: ResNets of D layers or more in the right panel only (default: 1202)"},
         {0},
     };
     char usage[128];
@@ -465,10 +477,11 @@ int main(int argc, char **argv)
     const char *table_name = NULL;
     if (strcmp(cmd, "table") == 0) {
         if (nfiles < 1)
-            rn_usage_error("table needs a NAME: results, params, network, training, comparison or runs");
+            rn_usage_error("table needs a NAME: results, params, network, training, comparison, runs or table6");
         table_name = files[0];
         if (!table_name_known(table_name))
-            rn_usage_error("unknown table '%s' (results, params, network, training, comparison, runs)", table_name);
+            rn_usage_error("unknown table '%s' (results, params, network, training, comparison, runs, table6)",
+                           table_name);
         files++;
         nfiles--;
     }
@@ -497,6 +510,14 @@ int main(int argc, char **argv)
         rn_out_commit(out);
     } else if (strcmp(cmd, "error") == 0) {
         figure_error(&o, &rs);
+    } else if (strcmp(cmd, "fig6") == 0 || strcmp(cmd, "fig7") == 0) {
+        if (o.deep < 1)
+            rn_usage_error("--deep must be at least 1");
+        HeFigure f = {.output = o.output, .title = o.title, .width = o.width, .height = o.height, .deep = o.deep};
+        if (cmd[3] == '6')
+            plot_fig6(&f, &rs);
+        else
+            plot_fig7(&f, &rs);
     } else if (strcmp(cmd, "responses") == 0) {
         figure_responses(&o, &rs);
     } else if (strcmp(cmd, "confusion") == 0) {

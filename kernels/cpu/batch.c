@@ -14,6 +14,10 @@
  * black when that lies outside the image.
  * Then every value v becomes (v/255 - mean[c]) / std[c], as ToTensor + Normalize.
  * Without augmentation: just the normalisation.
+ * With spec->pixel_mean (the paper's per-pixel mean subtraction): a value read
+ * from source pixel (c, sy, sx) becomes v/255 - pixel_mean[c][sy][sx], and the
+ * padding is 0: the image is mean-subtracted first, then padded with zeros (a
+ * padded position has no pixel whose mean it could take).
  * Threads: one image per job; no sums.
  *
  * A uint8 has 256 values, so each channel's normalised values are made once
@@ -42,6 +46,27 @@ static void lookup_run(const float *t, const uint8_t *s, int W, int shift, int f
     else
         for (int xo = lo; xo < hi; xo++)
             row[xo] = t[s[xo + shift]];
+}
+
+/* One image in pixel-mean mode (see the top): plain loops, one subtraction per
+ * value; not the hot path of any default profile. */
+static void load_image_pixel_mean(const uint8_t *src, const float *pm, int C, int H, int W, RnAug aug, int pad,
+                                  float *dst)
+{
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++) {
+            const int sy = y + aug.dy - pad;
+            float *row = dst + ((size_t)c * H + y) * W;
+            for (int xo = 0; xo < W; xo++) {
+                const int sx = (aug.flip ? W - 1 - xo : xo) + aug.dx - pad;
+                if (sy < 0 || sy >= H || sx < 0 || sx >= W) {
+                    row[xo] = 0.0f;
+                    continue;
+                }
+                const size_t at = ((size_t)c * H + sy) * W + sx;
+                row[xo] = (float)src[at] / 255.0f - pm[at];
+            }
+        }
 }
 
 static CpuSlot *slot_of(RnBackend *be, int slot)
@@ -108,6 +133,11 @@ void cpu_load_batch(RnBackend *be, int slot, size_t start, int n, const RnBatchS
             aug = rn_aug_for(spec->seed, spec->epoch, j, spec->pad);
         const uint8_t *src = ds->pixels + (size_t)j * image;
         float *dst = x + (size_t)i * image;
+        labels[i] = ds->labels[j];
+        if (spec->pixel_mean) {
+            load_image_pixel_mean(src, spec->pixel_mean, C, H, W, aug, spec->pad, dst);
+            continue;
+        }
         const int shift = aug.dx - spec->pad;   /* source column of output column xo (unflipped) */
         for (int c = 0; c < C; c++) {
             const float *t = table[c];
@@ -130,7 +160,6 @@ void cpu_load_batch(RnBackend *be, int slot, size_t start, int n, const RnBatchS
                     row[xo] = t[0];
             }
         }
-        labels[i] = ds->labels[j];
     }
     if (bad >= 0)
         rn_die("internal error: epoch order names sample %u but slot %d holds %u images",

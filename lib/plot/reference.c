@@ -31,3 +31,23 @@ const RefResult *ref_lookup(RnArch arch, int depth)
             return &REFS[i];
     return NULL;
 }
+
+/* He et al. 2016, Table 6, the rest of its CIFAR-10 rows: the parameter counts
+ * as printed (millions; ResNets only, the plain nets are not in the table) and
+ * the spread of ResNet-110, whose 6.43 above is the best of 5 runs. */
+static const struct { int depth; double millions; } PAPER_PARAMS[] = {
+    {20, 0.27}, {32, 0.46}, {44, 0.66}, {56, 0.85}, {110, 1.7}, {1202, 19.4},
+};
+const double REF_PAPER_R110_MEAN_ERROR = 6.61;
+const double REF_PAPER_R110_STD_ERROR = 0.16;
+const int REF_PAPER_R110_RUNS = 5;
+
+double ref_paper_params_millions(RnArch arch, int depth)
+{
+    if (arch != RN_ARCH_RESNET)
+        return NAN;
+    for (size_t i = 0; i < sizeof PAPER_PARAMS / sizeof PAPER_PARAMS[0]; i++)
+        if (PAPER_PARAMS[i].depth == depth)
+            return PAPER_PARAMS[i].millions;
+    return NAN;
+}

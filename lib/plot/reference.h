@@ -19,6 +19,13 @@ typedef struct {
 /* NULL when the net is in neither source. Option A shortcuts (both sources). */
 const RefResult *ref_lookup(RnArch arch, int depth);
 
+/* He et al. 2016, Table 6: the parameter count in millions as printed (NaN:
+ * not in the table, e.g. every plain net), and ResNet-110's mean ± std over
+ * its runs (its paper_error is the best of them). */
+double ref_paper_params_millions(RnArch arch, int depth);
+extern const double REF_PAPER_R110_MEAN_ERROR, REF_PAPER_R110_STD_ERROR;
+extern const int REF_PAPER_R110_RUNS;
+
 extern const char *const REF_PAPER_SOURCE;
 extern const char *const REF_STUDY_SOURCE;
 

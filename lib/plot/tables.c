@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const TABLE_NAMES[] = {"results", "params", "network", "training", "comparison", "runs", NULL};
+const char *const TABLE_NAMES[] = {"results", "params", "network", "training", "comparison", "runs", "table6", NULL};
 
 bool table_name_known(const char *name)
 {
@@ -519,10 +519,41 @@ void table_build(Table *t, const char *name, const RunSet *rs, bool tsv)
     else if (strcmp(name, "training") == 0) build_training(t, rs, tsv);
     else if (strcmp(name, "comparison") == 0) build_comparison(t, rs, tsv);
     else if (strcmp(name, "runs") == 0) build_runs(t, rs, tsv);
-    else rn_usage_error("unknown table '%s' (results, params, network, training, comparison, runs)", name);
+    else if (strcmp(name, "table6") == 0) build_table6(t, rs, tsv);
+    else rn_usage_error("unknown table '%s' (results, params, network, training, comparison, runs, table6)", name);
     if (t->nrows < 2)
         rn_die("table %s: none of the files given has what it needs (%s)", name,
                strcmp(name, "params") == 0 ? "weights files" : "metrics files");
+}
+
+/* ---------------------------------------------------------------- for tables built elsewhere */
+/* table6.c (the paper's Table 6) builds its rows through these. */
+
+void table_begin(Table *t, int ncols) { table_init(t, ncols); }
+void table_row(Table *t) { row_start(t); }
+void table_head(Table *t, bool right, const char *text) { head(t, right, text); }
+void table_head_summary(Table *t, bool tsv, const char *md, const char *tsv_name) { head_summary(t, tsv, md, tsv_name); }
+void table_cell_summary(Table *t, bool tsv, const Summary *s, int decimals) { cell_summary(t, tsv, s, decimals); }
+void table_cell_count(Table *t, unsigned long long v, bool tsv) { cell_count(t, v, tsv); }
+
+void table_cell(Table *t, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    cell(t, "%s", buf);
+}
+
+void table_caption(Table *t, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    set_caption(t, "%s", buf);
 }
 
 /* ---------------------------------------------------------------- writing */
