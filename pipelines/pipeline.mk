@@ -110,16 +110,21 @@ ifeq ($(PIPELINE_MODE),lock)
 PIPELINE_HOLDER := $(shell bash pipelines/lock.sh --check $(PIPELINE_LOCK))
 $(if $(PIPELINE_HOLDER),$(error $(PIPELINE_HOLDER)))
 # make passes its options on to the make it runs, but not -o (--old-file, how a
-# rebuilt tool is kept from rerunning what it made): read them from this make's
-# own arguments (-o FILE, -oFILE, --old-file[=]FILE, --assume-old[=]FILE).
-PIPELINE_OLD := $(shell tr '\0' '\n' </proc/$$PPID/cmdline 2>/dev/null | awk 'o { print; o = 0; next } \
-	/^(-o|--old-file|--assume-old)$$/ { o = 1; next } /^--(old-file|assume-old)=/ { sub(/^[^=]*=/, ""); print; next } \
-	/^-o./ { print substr($$0, 3) }')
+# rebuilt tool is kept from rerunning what it made) nor -W (--what-if, how
+# `make -n -W FILE` shows what a newer FILE would redo): read them from this
+# make's own arguments (-o FILE, -oFILE, --old-file[=]FILE, --assume-old[=]FILE,
+# and the same forms of -W, --what-if, --new-file, --assume-new).
+pipeline_file_opts = $(shell tr '\0' '\n' </proc/$$PPID/cmdline 2>/dev/null | awk 'o { print; o = 0; next } \
+	/^($(1))$$/ { o = 1; next } /^--($(2))=/ { sub(/^[^=]*=/, ""); print; next } \
+	/^$(3)./ { print substr($$0, 3) }')
+PIPELINE_OLD := $(call pipeline_file_opts,-o|--old-file|--assume-old,old-file|assume-old,-o)
+PIPELINE_NEW := $(call pipeline_file_opts,-W|--what-if|--new-file|--assume-new,what-if|new-file|assume-new,-W)
 $(PIPELINE_CMDGOALS): pipeline-lock ;
 pipeline-lock: export RN_PIPELINE_LOCK := $(PIPELINE_LOCK)
 pipeline-lock: export RN_PIPELINE_OLD := $(addprefix -o ,$(PIPELINE_OLD))
+pipeline-lock: export RN_PIPELINE_NEW := $(addprefix -W ,$(PIPELINE_NEW))
 pipeline-lock:
-	+@bash pipelines/lock.sh $(PIPELINE_LOCK) $(MAKE) --no-print-directory $$RN_PIPELINE_OLD $(PIPELINE_CMDGOALS)
+	+@bash pipelines/lock.sh $(PIPELINE_LOCK) $(MAKE) --no-print-directory $$RN_PIPELINE_OLD $$RN_PIPELINE_NEW $(PIPELINE_CMDGOALS)
 
 else
 # ---------------------------------------------------------------- settings stamps
@@ -291,6 +296,9 @@ pipeline-help:
 # progress (pipelines/status.sh watch; RN_PROGRESS=0 turns it off, and it is off
 # for PROFILE=ci, the tests' profile); at the end the numbers are compared with
 # the committed reference run, the study and the paper (pipelines/compare.sh).
+# The watcher does not inherit the results directory's lock (fd 9 of
+# pipelines/lock.sh): it outlives make by up to one interval, and a run started
+# right after this one ended must not find the directory locked by it.
 # `make status` prints the progress as a table, from any terminal. None of this
 # runs for make -n, -q or -t, or with RN_PLAN=0.
 RUN_SPECS = $(foreach r,$(RUNS),'$(r)=$(call train_settings,$(call run_net,$(r)),$(r))')
@@ -313,7 +321,7 @@ report-plan: export PLAN_DATA_TEST = $(DATA_TEST)
 report-plan: export PLAN_NAMED = $(if $(filter command environment,$(origin PROFILE)),1,0)
 report-plan: $(BINDIR)/rn-train $(BINDIR)/rn-init $(BINDIR)/cifar-prep $(BINDIR)/rn-eval
 	@bash pipelines/plan.sh $(R) $(BINDIR) $(RUN_SPECS)
-	@$(if $(filter 1,$(RN_PROGRESS)),bash pipelines/status.sh watch '$(PROFILE)' $(R) $(BINDIR) $$PPID $(RUN_SPECS) &,:)
+	@$(if $(filter 1,$(RN_PROGRESS)),bash pipelines/status.sh watch '$(PROFILE)' $(R) $(BINDIR) $$PPID $(RUN_SPECS) 9>&- &,:)
 report-compare: $(P)/report.md
 	@bash pipelines/compare.sh '$(PROFILE)' $(P) $(PLOT) $(METRICS)
 status:
