@@ -46,7 +46,7 @@ NEED_DEPS := $(if $(filter-out help clean distclean data status,$(or $(MAKECMDGO
 # says what it installs, or names the command that would when it cannot), once
 # per top-level make; RN_DEPS=0 skips it.
 ifeq ($(NEED_DEPS)$(RN_DEPS_DONE),1)
-  $(shell bash scripts/install-deps.sh >&2)
+  $(shell bash scripts/install-deps.sh $(if $(filter fuzz fuzz-ci fuzz-build,$(MAKECMDGOALS)),--fuzz) >&2)
   ifneq ($(.SHELLSTATUS),0)
     $(error missing dependencies (see above))
   endif

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# install-deps.sh [--list | --check]
+# install-deps.sh [--fuzz] [--list | --check]
 #
 # The one list of what building, testing and running the report needs on
 # Debian/Ubuntu, and the one place that installs it. `make`, `make test`,
@@ -10,6 +10,7 @@
 #                works, print the one command that would, and exit 1
 #   --check      only say what is missing (exit 1 when something is)
 #   --list       print the package list and exit
+#   --fuzz       also what `make fuzz` needs: clang and its libFuzzer runtime
 #
 # Nothing is printed when nothing is missing. RN_DEPS=0 in the environment
 # skips the script (another distribution, or a hand-made set-up): the Makefile
@@ -24,14 +25,18 @@ PACKAGES=(build-essential pkg-config bats bats-assert bats-support libpng-dev li
 # install is not fought. python3 runs the tests' fixtures; npm or curl fetches
 # the dataset.
 COMMANDS=(python3:python3 npm:npm curl:curl)
+# Only for fuzzing (make fuzz, make fuzz-ci, CI): the compiler with libFuzzer,
+# whose runtime Debian ships apart from clang.
+FUZZ_PACKAGES=(clang libclang-rt-dev)
 
 mode=install
+if [ "${1:-}" = --fuzz ]; then PACKAGES+=("${FUZZ_PACKAGES[@]}"); shift; fi
 case "${1:-}" in
     "") ;;
     --check) mode=check ;;
     --list) printf '%s\n' "${PACKAGES[@]}" "${COMMANDS[@]#*:}"; exit 0 ;;
-    -h|--help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    *) echo "install-deps: unknown option '$1' (--check, --list or none)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "install-deps: unknown option '$1' (--fuzz, --check, --list or none)" >&2; exit 2 ;;
 esac
 [ "${RN_DEPS:-1}" = 0 ] && exit 0
 
