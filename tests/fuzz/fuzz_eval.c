@@ -2,17 +2,7 @@
 #include "evalfile.h"
 #include "fuzz.h"
 
-static FILE *sink;   /* opened before any run: the harness frees what a dying run allocated */
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    if (!(sink = fopen("/dev/null", "w")))
-        abort();
-    return 0;
-}
+FUZZ_SINK
 
 static void reader(const char *path)
 {
