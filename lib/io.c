@@ -166,10 +166,12 @@ RnOut *rn_out_open(const char *path)
     out->target = target;
     out->tmp = rn_xmalloc(n);
     snprintf(out->tmp, n, "%.*s.%s.tmp.XXXXXX", (int)dirlen, target, target + dirlen);
+    rn_cleanup_hold();
     int fd = mkstemp(out->tmp);
     if (fd < 0)
         rn_die("cannot write %s: %s (is the directory there and writable?)", path, strerror(errno));
     rn_cleanup_add(out->tmp);
+    rn_cleanup_release();
     fchmod(fd, 0644);
     out->f = fdopen(fd, "wb");
     if (!out->f)

@@ -86,6 +86,10 @@ void rn_lock_release(RnLock *lock);
  * ignored signal stays ignored; a tool's own handler, such as rn-train's, is
  * kept). The string must stay valid until rn_cleanup_remove. */
 void rn_cleanup_add(const char *path);
+/* rn_cleanup_hold() before creating a file and rn_cleanup_release() once it is
+ * listed: a signal in between is delivered at the release (not nested). */
+void rn_cleanup_hold(void);
+void rn_cleanup_release(void);
 void rn_cleanup_remove(const char *path);
 void rn_cleanup_run(void);
 /* Removes our temp files (".NAME.tmp.XXXXXX", regular, owned by us) older

@@ -57,6 +57,23 @@ static void install_handlers(void)
     }
 }
 
+/* Between creating a file and listing it, a signal would leave the file
+ * behind: the creator blocks the signals for that moment; one that came
+ * meanwhile is delivered on release, when the name is listed. */
+static sigset_t mask_before_hold;
+
+void rn_cleanup_hold(void)
+{
+    install_handlers();
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t k = 0; k < sizeof SIGNALS / sizeof SIGNALS[0]; k++)
+        sigaddset(&set, SIGNALS[k]);
+    sigprocmask(SIG_BLOCK, &set, &mask_before_hold);
+}
+
+void rn_cleanup_release(void) { sigprocmask(SIG_SETMASK, &mask_before_hold, NULL); }
+
 void rn_cleanup_add(const char *path)
 {
     install_handlers();

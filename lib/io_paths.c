@@ -140,6 +140,7 @@ RnLock *rn_lock_take(const char *path, const char *what)
     /* A holder removes its lock file when it ends; whoever opened the old
      * file meanwhile finds it gone after flock() and tries again with a new one. */
     for (int attempt = 0; attempt < 100; attempt++) {
+        rn_cleanup_hold();   /* until the lock file is listed for removal */
         int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
             rn_die("cannot write %s: cannot create its lock file %s: %s (is the directory writable?)", path, lock,
@@ -159,6 +160,7 @@ RnLock *rn_lock_take(const char *path, const char *what)
         if (fstat(fd, &held) != 0 || stat(lock, &now) != 0 || held.st_dev != now.st_dev ||
             held.st_ino != now.st_ino) {
             close(fd);   /* removed or replaced by its last holder: take the new one */
+            rn_cleanup_release();
             continue;
         }
         long old = read_pid(fd);
@@ -172,6 +174,7 @@ RnLock *rn_lock_take(const char *path, const char *what)
         l->path = lock;
         l->fd = fd;
         rn_cleanup_add(l->path);
+        rn_cleanup_release();
         return l;
     }
     rn_die("%s: the lock file keeps being replaced by other processes", lock);
