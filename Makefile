@@ -21,7 +21,7 @@ ARCHFLAGS ?= -march=native
 CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 WARN     := -Wall -Wextra -Werror -Wno-unknown-pragmas
 CFLAGS   ?= $(OPT) -g $(ARCHFLAGS)
-ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -fopenmp -Ilib -Ikernels -MMD -MP
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -fopenmp $(INCLUDES) -MMD -MP
 LDLIBS   := -lm
 SAN      ?= 0
 ifeq ($(SAN),1)
@@ -103,7 +103,21 @@ else
 endif
 
 # ---------------------------------------------------------------- sources
-LIB_SRCS    := $(wildcard lib/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
+# The layers (docs/DESIGN.md): the base (lib/*.c) sees only itself; the
+# backends (kernels/) the base too; the engine (lib/engine/) both; tools and
+# tests everything. Each layer compiles with the include path of what it may
+# use, so an include that runs back up does not compile (tests/layers.sh, run
+# by `make test`, checks the #include lines themselves).
+BASE_SRCS    := $(wildcard lib/*.c)
+KERNEL_SRCS  := $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
+ENGINE_SRCS  := $(wildcard lib/engine/*.c)
+INC_BASE     := -Ilib
+INC_KERNELS  := -Ilib -Ikernels
+INC_ENGINE   := -Ilib -Ikernels -Ilib/engine
+INCLUDES     := $(INC_ENGINE)
+$(BASE_SRCS:%.c=$(BUILDDIR)/%.o): INCLUDES := $(INC_BASE)
+$(KERNEL_SRCS:%.c=$(BUILDDIR)/%.o): INCLUDES := $(INC_KERNELS)
+LIB_SRCS    := $(BASE_SRCS) $(KERNEL_SRCS) $(ENGINE_SRCS)
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILDDIR)/%.o) $(CUDA_OBJS)
 LIBRN       := $(BUILDDIR)/librn.a
 TOOLS       := cifar-prep rn-init rn-train rn-eval rn-plot
@@ -142,6 +156,7 @@ $(LIBRN): $(LIB_OBJS)
 PLOT_SRCS := $(wildcard lib/plot/*.c)
 PLOT_OBJS := $(PLOT_SRCS:%.c=$(BUILDDIR)/%.o)
 $(BUILDDIR)/tools/rn-plot.o $(PLOT_OBJS): ALL_CFLAGS += $(CAIRO_CFLAGS) -Ilib/plot
+$(PLOT_OBJS): INCLUDES := $(INC_BASE)   # the figures read files; they never run a model
 $(BINDIR)/rn-plot: $(BUILDDIR)/tools/rn-plot.o $(PLOT_OBJS) $(LIBRN)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(BUILDDIR)/tools/rn-plot.o $(PLOT_OBJS) $(LIBRN) $(LDLIBS) $(CAIRO_LIBS) -o $@

@@ -68,6 +68,19 @@ void rn_backend_destroy(RnBackend *be)
         be->destroy(be);
 }
 
+void rn_device_check(const char *device)
+{
+    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda"))
+        rn_usage_error("--device must be auto, cpu or cuda, not '%s'", device);
+}
+
+void rn_normalize_check(const RnBackend *be, RnNormalize mode)
+{
+    if (mode == RN_NORM_PIXEL && strcmp(be->name, "cuda") == 0)
+        rn_die("--normalize pixel is not implemented on the CUDA backend yet (its data path subtracts "
+               "channel means only): use --normalize channel on a GPU, or --device cpu");
+}
+
 void rn_backend_unit_bwd_ops(RnBackend *be, const RnUnitGrad *u, const float *dy)
 {
     RnDims out = {u->conv.n, u->conv.out_c, u->conv.out_h, u->conv.out_w};

@@ -1,8 +1,25 @@
-/* The compute backend interface. The executor (lib/model.c) and the training
- * loop (lib/train.c) are written once against this table of operations; each
- * backend implements every operation on its own device:
+/* The compute backend interface. The engine (lib/engine: the executor, the
+ * training loop, the evaluation pass) is written once against this table of
+ * operations; each backend implements them on its own device:
  *   kernels/cpu   the plain reference of every layer (the test oracle) and the fast paths
  *   kernels/cuda  CUDA kernels and cuDNN
+ * A backend uses only the base of lib/ (err, rng, dataset, normalize), never
+ * the engine (docs/DESIGN.md, "Layers of the code").
+ *
+ * The contract
+ * - Required: every entry of RnBackend except the three marked optional; the
+ *   engine calls them unconditionally. Memory (alloc, release, upload,
+ *   download, zero), data (set_dataset, set_order, load_batch), conv_fwd,
+ *   conv_bwd_data, conv_bwd_filter, bn_fwd_train, bn_fwd_eval, bn_bwd,
+ *   shortcut_pad_fwd/bwd, add, avgpool_fwd/bwd, fc_fwd/bwd, xent, sgd,
+ *   moments, sync, destroy.
+ * - Optional fast paths (NULL when absent; the engine then calls the required
+ *   operations, which give the same result): conv_bn_eval_fwd (the same bits
+ *   as its two ops), conv_bn_train_fwd (the batch statistics may differ in
+ *   rounding, never in formula), unit_bwd (a unit's backward in one sweep).
+ * - RnUnitGrad.next and RnUnitGrad.sums_done exist for unit_bwd alone (the
+ *   fast CPU path uses them): a backend without unit_bwd never sees them
+ *   used and may ignore them, and rn_backend_unit_bwd_ops ignores next.
  *
  * Conventions
  * - Buffers come from alloc() and live on the backend's device. Activations are
@@ -18,6 +35,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "normalize.h"
 
 typedef struct { int n, c, h, w; } RnDims;
 
@@ -39,14 +57,17 @@ typedef struct {
      * subtraction (lib/normalize.h): C x H x W means of x/255, each value becomes
      * x/255 - pixel_mean[c][y][x] of its source pixel and the pad is 0 (after the
      * subtraction; mean and std are unused). The CPU backend only: the CUDA data
-     * path does not read it, so callers refuse it there (rn_normalize_check). */
+     * path does not read it, so the engine refuses it there (rn_normalize_check). */
     const float *pixel_mean;
 } RnBatchSpec;
 
 enum { RN_SLOT_TRAIN = 0, RN_SLOT_TEST = 1, RN_SLOTS = 2 };
 
+/* The devices --device takes, for help texts; rn_device_check refuses others. */
+#define RN_DEVICE_NAMES "auto|cpu|cuda"
+
 typedef struct {
-    const char *device;    /* "auto", "cpu", "cuda" */
+    const char *device;    /* one of RN_DEVICE_NAMES */
     int threads;           /* CPU threads; 0 = all cores */
     int deterministic;     /* CUDA: deterministic algorithms only */
     int reference;         /* CPU: use the plain reference kernels, not the fast paths */
@@ -192,6 +213,11 @@ struct RnBackend {
  * the CPU, saying which unless quiet). Dies with one line on failure. */
 RnBackend *rn_backend_create(const RnBackendOptions *opts);
 void rn_backend_destroy(RnBackend *be);
+/* A usage error (exit 2) unless DEVICE is one of RN_DEVICE_NAMES. */
+void rn_device_check(const char *device);
+/* Dies with one line when BE cannot normalise by MODE (pixel on CUDA: its data
+ * path has no per-pixel mean yet). */
+void rn_normalize_check(const RnBackend *be, RnNormalize mode);
 /* The backward of a unit by its three ops: be->unit_bwd when the backend has
  * it (returns what it returns), else bn_bwd (into u->scratch),
  * conv_bwd_filter and conv_bwd_data (returns 0). */

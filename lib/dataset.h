@@ -38,6 +38,18 @@ typedef struct {
     uint8_t *pixels;              /* count * channels * height * width */
 } RnDataset;
 
+/* Batches of `batch` items over `count`, in order, the last one partial and
+ * kept (50,000 images in batches of 128: 390 of 128 and one of 80).
+ * rn_batch_count: how many; rn_batch_len: the size of the one from `start`. */
+static inline int64_t rn_batch_count(int64_t count, int batch)
+{
+    return (count + batch - 1) / batch;
+}
+static inline int rn_batch_len(int64_t count, int batch, int64_t start)
+{
+    return count - start < batch ? (int)(count - start) : batch;
+}
+
 void rn_dataset_read(const char *path, RnDataset *ds);          /* dies on any error */
 void rn_dataset_write(const char *path, const RnDataset *ds);   /* atomic */
 /* The same into an output opened earlier (the caller commits it). */

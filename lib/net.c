@@ -130,10 +130,10 @@ void rn_net_build(RnNet *net, const RnNetConfig *cfg)
     net->n = (cfg->depth - 2) / 6;
     Builder b = {net, 0};
 
-    net->stem = add_conv_bn(&b, "conv1", "bn1", 3, 16, 3, 1, 32);
+    net->stem = add_conv_bn(&b, "conv1", "bn1", RN_IN_CHANNELS, 16, 3, 1, RN_IN_SIDE);
     net->nblocks = 3 * net->n;
     net->blocks = rn_xcalloc((size_t)net->nblocks, sizeof *net->blocks);
-    int in_c = 16, hw = 32, k = 0;
+    int in_c = 16, hw = RN_IN_SIDE, k = 0;
     for (int s = 1; s <= 3; s++) {
         int planes = stage_channels[s - 1];
         for (int i = 0; i < net->n; i++, k++) {

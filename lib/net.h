@@ -23,6 +23,12 @@
 #define RN_MAX_CLASSES 100
 #define RN_NAME_MAX 64
 
+/* The input every CIFAR net takes: 3 channels of 32x32 pixels (a dataset of
+ * another shape is refused before training or evaluating on it). */
+#define RN_IN_CHANNELS 3
+#define RN_IN_SIDE 32
+#define RN_IN_FLOATS (RN_IN_CHANNELS * RN_IN_SIDE * RN_IN_SIDE)   /* one image */
+
 typedef enum { RN_ARCH_PLAIN = 0, RN_ARCH_RESNET = 1 } RnArch;
 typedef enum { RN_SHORTCUT_A = 'A', RN_SHORTCUT_B = 'B' } RnShortcutOption;
 

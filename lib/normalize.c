@@ -7,6 +7,9 @@
 
 #include "err.h"
 
+const float rn_cifar_mean[3] = {0.4914f, 0.4822f, 0.4465f};
+const float rn_cifar_std[3] = {0.2470f, 0.2435f, 0.2616f};
+
 bool rn_normalize_parse(const char *s, RnNormalize *mode)
 {
     if (strcmp(s, "channel") == 0)
@@ -40,11 +43,4 @@ float *rn_pixel_mean(const RnDataset *ds)
         mean[k] = (float)((double)sum[k] / (255.0 * (double)ds->count));
     free(sum);
     return mean;
-}
-
-void rn_normalize_check(const RnBackend *be, RnNormalize mode)
-{
-    if (mode == RN_NORM_PIXEL && strcmp(be->name, "cuda") == 0)
-        rn_die("--normalize pixel is not implemented on the CUDA backend yet (its data path subtracts "
-               "channel means only): use --normalize channel on a GPU, or --device cpu");
 }

@@ -13,10 +13,13 @@
 
 #include <stdbool.h>
 
-#include "backend.h"
 #include "dataset.h"
 
 typedef enum { RN_NORM_CHANNEL = 0, RN_NORM_PIXEL = 1 } RnNormalize;
+
+/* The channel mode's statistics: CIFAR-10's training-set channel mean and std
+ * of x/255 (docs/DESIGN.md), the same for training and evaluation. */
+extern const float rn_cifar_mean[3], rn_cifar_std[3];
 
 /* "channel" / "pixel" -> mode; false for anything else. */
 bool rn_normalize_parse(const char *s, RnNormalize *mode);
@@ -27,9 +30,5 @@ const char *rn_normalize_name(RnNormalize mode);
  * integers, so the result does not depend on the order or the thread count.
  * The caller frees it. The dataset must hold at least one image. */
 float *rn_pixel_mean(const RnDataset *ds);
-
-/* Dies with one line when BE cannot normalise by MODE (pixel on CUDA: its data
- * path has no per-pixel mean yet). */
-void rn_normalize_check(const RnBackend *be, RnNormalize mode);
 
 #endif

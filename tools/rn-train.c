@@ -1,4 +1,6 @@
-/* rn-train: trains a CIFAR ResNet / plain net with SGD (lib/train.c does the work). */
+/* rn-train: trains a CIFAR ResNet / plain net with SGD (lib/engine/train.c does the work). */
+#include "backend.h"
+#include "checkpoint.h"
 #include "err.h"
 #include "io.h"
 #include "metrics.h"
@@ -14,7 +16,7 @@ int main(int argc, char **argv)
 {
     RnTrainOptions o;
     rn_train_defaults(&o);
-    const char *milestones = "100,150", *unit = "epoch", *device = "auto", *normalize = "channel";
+    const char *milestones = "100,150", *unit = "epoch", *normalize = "channel";
     uint64_t max_steps = UINT64_MAX;   /* not given */
     int no_augment = 0, no_shuffle = 0, warmup_iters = 0;
     const RnOpt opts[] = {
@@ -43,7 +45,7 @@ int main(int argc, char **argv)
         {"no-shuffle", 0, RN_OPT_FLAG, &no_shuffle, NULL, "keep the dataset order in every epoch"},
         {"max-steps", 0, RN_OPT_U64, &max_steps, "N", "stop after N optimizer steps in total (e.g. 64000)"},
         {"label", 0, RN_OPT_STR, &o.label, "NAME", "label in the metrics file (default: net and seed)"},
-        {"device", 0, RN_OPT_STR, &device, "auto|cpu|cuda", "compute backend (default: auto, the GPU if usable)"},
+        {"device", 0, RN_OPT_STR, &o.backend.device, RN_DEVICE_NAMES, "compute backend (default: auto, the GPU if usable)"},
         {"threads", 0, RN_OPT_INT, &o.backend.threads, "N", "CPU threads (default: 0, all cores)"},
         {"deterministic", 0, RN_OPT_FLAG, &o.backend.deterministic, NULL, "CUDA: deterministic algorithms only"},
         {"reference", 0, RN_OPT_FLAG, &o.backend.reference, NULL, "CPU: the plain reference kernels"},
@@ -107,8 +109,7 @@ int main(int argc, char **argv)
         rn_usage_error("--epochs must be at least 1");
     if (o.backend.threads < 0 || o.backend.threads > 1024)
         rn_usage_error("--threads must be 0..1024 (0 = all cores)");
-    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda"))
-        rn_usage_error("--device must be auto, cpu or cuda, not '%s'", device);
+    rn_device_check(o.backend.device);
     if (o.schedule.lr <= 0 || o.schedule.gamma <= 0 || o.schedule.warmup_lr <= 0 || o.weight_decay < 0)
         rn_usage_error("--lr, --gamma and --warmup-lr must be > 0, --weight-decay >= 0");
     if (o.momentum < 0 || o.momentum >= 1)
@@ -121,7 +122,6 @@ int main(int argc, char **argv)
         o.max_steps = max_steps > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max_steps;
     o.augment = !no_augment;
     o.shuffle = !no_shuffle;
-    o.backend.device = device;
     if (!rn_normalize_parse(normalize, &o.normalize))
         rn_usage_error("--normalize must be 'channel' or 'pixel', not '%s'", normalize);
 

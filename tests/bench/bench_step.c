@@ -1,5 +1,5 @@
 /* bench_step: how fast one net trains and evaluates on a backend, through
- * lib/model.h exactly as rn-train / rn-eval drive it. Prints one line of
+ * lib/engine/model.h exactly as rn-train / rn-eval drive it. Prints one line of
  * key=value pairs (tests/bench/run-bench.sh makes the table):
  *
  *   train_img_s   median over --steps training steps (forward, loss, backward,

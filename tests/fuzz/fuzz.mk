@@ -13,11 +13,11 @@ FUZZ_SECONDS    ?= 60
 FUZZ_CI_SECONDS ?= 4
 FUZZ_READERS    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS       := $(FUZZ_READERS:%=$(FUZZ_BUILD)/fuzz_%)
-FUZZ_LIB_SRCS   := $(wildcard lib/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
+FUZZ_LIB_SRCS   := $(wildcard lib/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c) $(wildcard lib/engine/*.c)
 FUZZ_LIB_OBJS   := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS     := $(CSTD) $(WARN) -Wno-pass-failed -O1 -g $(ARCHFLAGS) -fopenmp $(FUZZ_SAN) -DRN_FUZZ \
-                   -DRN_VERSION='"$(VERSION)"' -Ilib -Ikernels $(PNG_CFLAGS) $(CJSON_CFLAGS) -MMD -MP
+                   -DRN_VERSION='"$(VERSION)"' -Ilib -Ikernels -Ilib/engine $(PNG_CFLAGS) $(CJSON_CFLAGS) -MMD -MP
 
 .PHONY: fuzz fuzz-ci fuzz-build
 fuzz-build: $(FUZZ_BINS)
@@ -37,13 +37,13 @@ $(FUZZ_BUILD)/obj/%.o: %.c tests/fuzz/fuzz.mk
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 # The compute kernels read no file and no harness runs them (they are linked in
-# for lib/train.c's sake): built quickly, without instrumentation.
+# for the engine's sake): built quickly, without instrumentation.
 $(FUZZ_BUILD)/obj/kernels/%.o: kernels/%.c tests/fuzz/fuzz.mk
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CSTD) $(WARN) -O0 $(ARCHFLAGS) -fopenmp -Ilib -Ikernels -MMD -MP -c $< -o $@
 $(FUZZ_BUILD)/librn-fuzz.a: $(FUZZ_LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
-# An archive: the checkpoint harness includes lib/train.c, so train.o is not pulled in.
+# An archive: a harness links only the modules it reaches.
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/librn-fuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_BUILD)/librn-fuzz.a $(LDLIBS) -o $@

@@ -1,5 +1,5 @@
 /* The CUDA backend against the CPU reference backend (kernels/cpu, reference
- * mode), through the executor (lib/model.h), on the same weights (rn_weights_init)
+ * mode), through the executor (lib/engine/model.h), on the same weights (rn_weights_init)
  * and the same batch. Without a GPU (or in a build made without the CUDA
  * backend on purpose: CUDA=0, SAN=1) it prints "skipped: no CUDA device" and
  * reports a skip; on a machine with a GPU where the backend cannot run (a

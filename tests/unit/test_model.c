@@ -1,4 +1,4 @@
-/* The executor (lib/model.c) end to end: the gradient of the loss of a WHOLE
+/* The executor (lib/engine/model.c) end to end: the gradient of the loss of a WHOLE
  * small net (plain-8, ResNet-8 option A, ResNet-8 option B) on a random batch,
  * computed by rn_model_backward through the CPU reference backend, against
  * central finite differences of the same forward pass, for a sample of the
@@ -243,7 +243,7 @@ static void layout_and_sgd(void)
 
 /* ---- A direct eval-mode forward in double, for Fig. 7's statistic: every
  * 3x3 layer's response is its BN output before the shortcut's add and the
- * ReLU (lib/model.h), here computed with plain loops from the weights. */
+ * ReLU (lib/engine/model.h), here computed with plain loops from the weights. */
 typedef struct {
     int c, hw;
     double *v;   /* [BATCH][c][hw][hw] */
@@ -387,7 +387,7 @@ static void inference_and_responses(RnArch arch, int reference)
 
 /* Two SGD steps with 1 and with 2 threads (the fast CPU backend): bitwise equal. */
 /* An inference model on the fast CPU backend takes a batch larger than its
- * eval_chunk in chunks (lib/model.c); the logits are those of the training
+ * eval_chunk in chunks (lib/engine/model.c); the logits are those of the training
  * model's eval forward, which runs the whole batch at once. */
 static void chunked_inference(void)
 {

@@ -1,4 +1,4 @@
-/* The executor (lib/model.h): runs an RnNet forward and backward on any
+/* The executor (model.h): runs an RnNet forward and backward on any
  * RnBackend by walking the stem, the blocks and the head.
  *
  * Memory plan. Everything is allocated once in rn_model_create; nothing is
@@ -202,7 +202,7 @@ static RnModel *create(RnBackend *be, const RnNet *net, int max_batch, bool can_
     m->host_stage = rn_xmalloc(sizeof(float) * (net->nvalues ? net->nvalues : 1));
 
     size_t nb = (size_t)max_batch;
-    m->x = alloc_floats(m, nb * 3 * 32 * 32);
+    m->x = alloc_floats(m, nb * RN_IN_FLOATS);
     m->labels = device_alloc(m, nb * sizeof(int32_t));
     m->pooled = alloc_floats(m, nb * (size_t)net->fc_in);
     m->logits = alloc_floats(m, nb * (size_t)net->cfg.classes);
@@ -318,7 +318,7 @@ static void require_training(const RnModel *m, const char *what)
 void rn_model_upload_batch(RnModel *m, int n, const float *x, const int32_t *labels)
 {
     check_batch(m, n);
-    m->be->upload(m->be, m->x, x, sizeof(float) * (size_t)n * 3 * 32 * 32);
+    m->be->upload(m->be, m->x, x, sizeof(float) * (size_t)n * RN_IN_FLOATS);
     m->be->upload(m->be, m->labels, labels, sizeof(int32_t) * (size_t)n);
 }
 
@@ -501,7 +501,7 @@ static void forward_images(RnModel *m, int i0, int n, bool train)
 {
     RnBackend *be = m->be;
     const RnNet *net = m->net;
-    unit_forward(m, &m->stem, n, m->x + (size_t)i0 * 3 * 32 * 32, NULL, 1, train);
+    unit_forward(m, &m->stem, n, m->x + (size_t)i0 * RN_IN_FLOATS, NULL, 1, train);
     for (int b = 0; b < net->nblocks; b++)
         block_forward(m, &m->blocks[b], n, train);
     float *pooled = m->pooled + (size_t)i0 * (size_t)net->fc_in;

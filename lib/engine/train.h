@@ -50,8 +50,4 @@ void rn_train_defaults(RnTrainOptions *o);
  * interruption (after saving a checkpoint) and a non-finite loss. */
 void rn_train_run(const RnTrainOptions *o);
 
-/* The default checkpoint name for a final weights path: "x.safetensors" ->
- * "x.ckpt.safetensors", otherwise "<path>.ckpt.safetensors". Caller frees. */
-char *rn_train_default_checkpoint(const char *out_path);
-
 #endif
