@@ -222,12 +222,6 @@ static void need_evals(const RunSet *rs, const char *what)
     rn_usage_error("no eval files given (the %s figure is drawn from rn-eval's output)", what);
 }
 
-static int cmp_desc(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x < y) - (x > y);
-}
-
 /* Paper Fig. 7: std of the layer responses, in layer order and sorted. */
 static void figure_responses(const Options *o, const RunSet *rs)
 {
@@ -238,43 +232,10 @@ static void figure_responses(const Options *o, const RunSet *rs)
         const NetGroup *g = &rs->groups[i];
         if (!g->nevals)
             continue;
-        int n = (int)g->evals[0]->nlayers;
-        for (int e = 1; e < g->nevals; e++)
-            if ((int)g->evals[e]->nlayers != n)
-                rn_die("responses: eval files of %s disagree on the number of layers", g->name);
-        if (n == 0)
-            rn_die("responses: the eval files of %s hold no layer responses (run rn-eval with --responses)",
-                   g->name);
         for (int sorted = 0; sorted < 2; sorted++) {
-            double *x = rn_xcalloc((size_t)n, sizeof *x), *y = rn_xcalloc((size_t)n, sizeof *y);
-            double *lo = rn_xcalloc((size_t)n, sizeof *lo), *hi = rn_xcalloc((size_t)n, sizeof *hi);
-            double *tmp = rn_xcalloc((size_t)n, sizeof *tmp);
-            for (int k = 0; k < n; k++) {
-                x[k] = k + 1;
-                y[k] = 0;
-                lo[k] = INFINITY;
-                hi[k] = -INFINITY;
-            }
-            for (int e = 0; e < g->nevals; e++) {
-                for (int k = 0; k < n; k++)
-                    tmp[k] = g->evals[e]->layer_std[k];
-                if (sorted)
-                    qsort(tmp, (size_t)n, sizeof *tmp, cmp_desc);
-                for (int k = 0; k < n; k++) {
-                    y[k] += tmp[k] / g->nevals;
-                    lo[k] = fmin(lo[k], tmp[k]);
-                    hi[k] = fmax(hi[k], tmp[k]);
-                }
-            }
-            free(tmp);
-            bool band = g->nevals > 1;
-            if (!band) {
-                free(lo);
-                free(hi);
-            }
-            s[sorted][ns] = (PlotSeries){.label = g->name, .n = n, .x = x, .y = y, .lo = band ? lo : NULL,
-                                         .hi = band ? hi : NULL, .color = i, .width = 1.8,
-                                         .dashed = g->cfg.arch == RN_ARCH_PLAIN, .markers = n <= 60};
+            s[sorted][ns] = plot_response_series(g, sorted, "responses");
+            s[sorted][ns].color = i;
+            s[sorted][ns].width = 1.8;
         }
         ns++;
     }

@@ -33,15 +33,14 @@ static int by_arch_depth(const void *a, const void *b)
     return (x->cfg.depth > y->cfg.depth) - (x->cfg.depth < y->cfg.depth);
 }
 
-/* One net's curve: mean (and min, max) over its eval files at each position. */
-static PlotSeries curve(const NetGroup *g, bool sorted, int color)
+PlotSeries plot_response_series(const NetGroup *g, bool sorted, const char *figure)
 {
     int n = (int)g->evals[0]->nlayers;
     for (int e = 1; e < g->nevals; e++)
         if ((int)g->evals[e]->nlayers != n)
-            rn_die("fig7: the eval files of %s disagree on the number of layers", g->name);
+            rn_die("%s: the eval files of %s disagree on the number of layers", figure, g->name);
     if (n == 0)
-        rn_die("fig7: the eval files of %s hold no layer responses (run rn-eval with --responses)", g->name);
+        rn_die("%s: the eval files of %s hold no layer responses (run rn-eval with --responses)", figure, g->name);
     double *x = rn_xcalloc((size_t)n, sizeof *x), *y = rn_xcalloc((size_t)n, sizeof *y);
     double *lo = rn_xcalloc((size_t)n, sizeof *lo), *hi = rn_xcalloc((size_t)n, sizeof *hi);
     double *v = rn_xcalloc((size_t)n, sizeof *v);
@@ -67,9 +66,17 @@ static PlotSeries curve(const NetGroup *g, bool sorted, int color)
         free(hi);
         lo = hi = NULL;
     }
-    bool plain = g->cfg.arch == RN_ARCH_PLAIN;
-    return (PlotSeries){.label = g->name, .n = n, .x = x, .y = y, .lo = lo, .hi = hi, .color = color,
-                        .width = plain ? 1.6 : 2.0, .dashed = plain, .markers = n <= 60};
+    return (PlotSeries){.label = g->name, .n = n, .x = x, .y = y, .lo = lo, .hi = hi,
+                        .dashed = g->cfg.arch == RN_ARCH_PLAIN, .markers = n <= 60};
+}
+
+/* One net's curve in Fig. 7: a depth's colour, plain nets thinner. */
+static PlotSeries curve(const NetGroup *g, bool sorted, int color)
+{
+    PlotSeries s = plot_response_series(g, sorted, "fig7");
+    s.color = color;
+    s.width = s.dashed ? 1.6 : 2.0;
+    return s;
 }
 
 void plot_fig7(const HeFigure *f, const RunSet *rs)

@@ -3,6 +3,7 @@
 #ifndef RN_PLOT_HE2016_H
 #define RN_PLOT_HE2016_H
 
+#include "plot.h"
 #include "runs.h"
 
 typedef struct {
@@ -23,5 +24,12 @@ void plot_fig6(const HeFigure *f, const RunSet *rs);
  * --responses), in layer order (top) and sorted by magnitude (bottom), one
  * line per net (the mean over its eval files, a min-max band with several). */
 void plot_fig7(const HeFigure *f, const RunSet *rs);
+
+/* One net's curve of layer-response stds (fig7.c, also rn-plot responses): the
+ * mean over its eval files at each position (sorted: each file's values sorted
+ * in descending order first), with a min-max band when there are several;
+ * dashed for a plain net. Dies naming FIGURE when the files hold no responses
+ * or disagree on their number. The caller sets colour and width. */
+PlotSeries plot_response_series(const NetGroup *g, bool sorted, const char *figure);
 
 #endif
