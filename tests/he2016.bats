@@ -10,8 +10,8 @@
 # for bit, and bad uses are usage errors.
 
 load helpers/common
+load helpers/pipeline   # check_png, PIPELINE_TOOLS
 
-TOOLS=(cifar-prep rn-init rn-train rn-eval rn-plot)
 
 # The toy-size he2016: what the test overrides, and nothing else.
 HE_TOY=(HE_PLAIN_DEPTHS="8 14" HE_RESNET_DEPTHS="8 14 20" HE_DEEP_NET=resnet-20 SEEDS.resnet-20="1 2"
@@ -21,28 +21,11 @@ HE_TOY=(HE_PLAIN_DEPTHS="8 14" HE_RESNET_DEPTHS="8 14 20" HE_DEEP_NET=resnet-20 
 he_make() {    # he_make RESULTS REPORT [make arguments...]
     local r=$1 p=$2 old=()
     shift 2
-    for t in "${TOOLS[@]}"; do old+=(-o "$RN_BIN/$t"); done
+    for t in "${PIPELINE_TOOLS[@]}"; do old+=(-o "$RN_BIN/$t"); done
     make -C "$REPO_ROOT" --no-print-directory PROFILE=he2016 BINDIR="$RN_BIN" BUILDDIR="$RN_BUILD" \
         CIFAR_DIR="$BATS_FILE_TMPDIR/batches" RESULTS_DIR="$r" REPORT_DIR="$p" "${old[@]}" "${HE_TOY[@]}" "$@"
 }
 
-# PNG of exactly WxH, not blank (tests/pipeline.bats checks the same way)
-check_png() {
-    python3 - "$1" "$2" "$3" <<'PY'
-import struct, sys, zlib
-path, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-data = open(path, "rb").read()
-assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path}: not a PNG"
-size = struct.unpack(">II", data[16:24])
-assert size == (w, h), f"{path}: size {size}, expected {w}x{h}"
-pos, idat = 8, b""
-while pos < len(data):
-    n, = struct.unpack(">I", data[pos:pos + 4])
-    if data[pos + 4:pos + 8] == b"IDAT": idat += data[pos + 8:pos + 8 + n]
-    pos += 12 + n
-assert len(set(zlib.decompress(idat))) > 8, f"{path}: blank"
-PY
-}
 
 setup_file() {
     make_tiny_batches "$BATS_FILE_TMPDIR/batches" 20

@@ -19,3 +19,21 @@ pipeline_make_in() {
         CIFAR_DIR="$BATS_FILE_TMPDIR/batches" RESULTS_DIR="$dir/results" REPORT_DIR="$dir/report" \
         "${old[@]}" "$@"
 }
+
+# PNG: signature, IHDR size WxH (any size when W is 0), pixels not all one colour.
+check_png() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import struct, sys, zlib
+path, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+data = open(path, "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path}: not a PNG"
+size = struct.unpack(">II", data[16:24])
+assert w == 0 or size == (w, h), f"{path}: size {size}, expected {w}x{h}"
+pos, idat = 8, b""
+while pos < len(data):
+    n, = struct.unpack(">I", data[pos:pos + 4])
+    if data[pos + 4:pos + 8] == b"IDAT": idat += data[pos + 8:pos + 8 + n]
+    pos += 12 + n
+assert len(set(zlib.decompress(idat))) > 8, f"{path}: blank"
+PY
+}
